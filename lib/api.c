@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The five calls of tcpcp.h: the manual's argument errors in the manual's
+ * order (EINVAL, ENOSYS, the descriptor's errors, EFAULT), then the work,
+ * for one socket or for every TCP socket of the process.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api.h"
+
+/* One call at a time per process: the ALL forms walk every socket. */
+pthread_mutex_t api_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int api_finish(int err)
+{
+	if (!err)
+		return TCPCP_RET_OK;
+	errno = -err;
+	return TCPCP_RET_NG;
+}
+
+int api_prologue(int fd, int flag, const struct tcpcp_backend **ret_b)
+{
+	int err;
+
+	detail_clear();
+	if (flag != TCPCP_EXEC_ONE && flag != TCPCP_EXEC_ALL)
+		return -EINVAL;
+	err = backend_select(ret_b);
+	if (!err)
+		err = check_tcp_fd(fd);
+	return err;
+}
+
+int api_take_reslst(struct result_list **reslst)
+{
+	int err = check_writable(reslst, sizeof(*reslst));
+
+	if (!err)
+		*reslst = NULL;
+	return err;
+}
+
+bool stage_connected(int stage)
+{
+	return stage != STAGE_UNCONNECTED;
+}
+
+static bool stage_stopped(int stage)
+{
+	return stage == STAGE_STOPPED;
+}
+
+/* TCPCP_EXEC_ALL: op on one descriptor of every socket the predicate
+ * picks, each result in the list. */
+static int for_all(const struct tcpcp_backend *b, int dummy,
+		   bool (*pick)(int stage), op_fn op, void *ctx,
+		   struct result_list **reslst)
+{
+	struct reslist_builder rb;
+	struct tcp_fd_list l;
+	unsigned int i;
+	int err;
+
+	err = tcp_fds_list(&l);
+	if (err)
+		return err;
+	err = reslist_init(&rb, l.n);
+	if (err) {
+		tcp_fds_free(&l);
+		return err;
+	}
+	for (i = 0; i < l.n; i++) {
+		int fd = l.fds[i].fd, stage;
+
+		if (!l.fds[i].first || fd == dummy)
+			continue;
+		stage = b->stage(fd);
+		if (stage >= 0 && !pick(stage))
+			continue;
+		reslist_add(&rb, fd, stage < 0 ? stage : op(b, fd, stage, ctx));
+	}
+	tcp_fds_free(&l);
+	*reslst = reslist_take(&rb);
+	return 0;
+}
+
+/* TCPCP_EXEC_ONE: the op's error is the call's error. */
+static int for_one(const struct tcpcp_backend *b, int fd, op_fn op,
+		   void *ctx, struct result_list **reslst)
+{
+	struct reslist_builder rb;
+	int stage, err;
+
+	err = reslist_init(&rb, 1);
+	if (err)
+		return err;
+	stage = b->stage(fd);
+	err = stage < 0 ? stage : op(b, fd, stage, ctx);
+	if (err) {
+		reslist_discard(&rb);
+		return err;
+	}
+	reslist_add(&rb, fd, 0);
+	*reslst = reslist_take(&rb);
+	return 0;
+}
+
+int api_begin(int fd, int flag, struct result_list **reslst,
+	      const struct tcpcp_backend **ret_b)
+{
+	int err = api_prologue(fd, flag, ret_b);
+
+	if (!err)
+		err = api_take_reslst(reslst);
+	return err;
+}
+
+int api_exec(const struct tcpcp_backend *b, int fd, int flag,
+	     bool (*pick)(int stage), op_fn op, void *ctx,
+	     struct result_list **reslst)
+{
+	int err;
+
+	pthread_mutex_lock(&api_lock);
+	if (flag == TCPCP_EXEC_ALL)
+		err = for_all(b, fd, pick, op, ctx, reslst);
+	else
+		err = for_one(b, fd, op, ctx, reslst);
+	pthread_mutex_unlock(&api_lock);
+	return err;
+}
+
+static int run(int fd, int flag, bool (*pick)(int stage), op_fn op,
+	       struct result_list **reslst)
+{
+	const struct tcpcp_backend *b;
+	int err = api_begin(fd, flag, reslst, &b);
+
+	if (!err)
+		err = api_exec(b, fd, flag, pick, op, NULL, reslst);
+	return err;
+}
+
+int not_connected(void)
+{
+	detail_set("socket is not connected");
+	return -EBADFD;
+}
+
+static int stop_op(const struct tcpcp_backend *b, int fd, int stage,
+		   void *ctx)
+{
+	(void)ctx;
+	switch (stage) {
+	case STAGE_UNCONNECTED:
+		return not_connected();
+	case STAGE_FOREIGN:
+		return -EBUSY;
+	case STAGE_STOPPED:
+		return 0;
+	}
+	return b->stop(fd);
+}
+
+TCPCP_EXPORT int tcpcp_stop(int fd, int flag, struct result_list **reslst)
+{
+	return api_finish(run(fd, flag, stage_connected, stop_op, reslst));
+}
+
+static int start_op(const struct tcpcp_backend *b, int fd, int stage,
+		    void *ctx)
+{
+	(void)ctx;
+	if (stage == STAGE_FOREIGN)
+		return -EBUSY;
+	if (stage != STAGE_STOPPED)
+		return 0; /* nothing to resume */
+	return b->start(fd, true);
+}
+
+TCPCP_EXPORT int tcpcp_start(int fd, int flag, struct result_list **reslst)
+{
+	return api_finish(run(fd, flag, stage_stopped, start_op, reslst));
+}
+
+/* tcpcp_close(): a stopped socket goes silently (repair mode: no FIN, no
+ * RST); a dummy socket means every stopped socket, every descriptor. */
+static int close_all_stopped(const struct tcpcp_backend *b, int dummy,
+			     struct result_list **reslst)
+{
+	struct reslist_builder rb;
+	struct tcp_fd_list l;
+	unsigned int i, j;
+	int err;
+
+	err = tcp_fds_list(&l);
+	if (err)
+		return err;
+	err = reslist_init(&rb, l.n);
+	for (i = 0; !err && i < l.n; i++) {
+		if (!l.fds[i].first || l.fds[i].fd == dummy ||
+		    b->stage(l.fds[i].fd) != STAGE_STOPPED)
+			continue;
+		for (j = 0; j < l.n; j++) {
+			if (l.fds[j].ino != l.fds[i].ino)
+				continue;
+			reslist_add(&rb, l.fds[j].fd,
+				    close(l.fds[j].fd) ? -errno : 0);
+		}
+	}
+	tcp_fds_free(&l);
+	if (!err)
+		*reslst = reslist_take(&rb);
+	return err;
+}
+
+static int close_one(int fd, struct result_list **reslst)
+{
+	struct reslist_builder rb;
+	int err = reslist_init(&rb, 1);
+
+	if (err)
+		return err;
+	if (close(fd)) {
+		reslist_discard(&rb);
+		return -errno;
+	}
+	reslist_add(&rb, fd, 0);
+	*reslst = reslist_take(&rb);
+	return 0;
+}
+
+TCPCP_EXPORT int tcpcp_close(int fd, struct result_list **reslst)
+{
+	const struct tcpcp_backend *b;
+	int err = api_begin(fd, TCPCP_EXEC_ONE, reslst, &b), stage;
+
+	if (err)
+		return api_finish(err);
+	pthread_mutex_lock(&api_lock);
+	stage = b->stage(fd);
+	if (stage == STAGE_STOPPED) {
+		err = close_one(fd, reslst);
+	} else if (stage == STAGE_UNCONNECTED) {
+		err = close_all_stopped(b, fd, reslst);
+	} else if (stage == STAGE_RUNNING) {
+		detail_set("socket is live; tcpcp_stop() it first");
+		err = -EBADFD;
+	} else {
+		err = stage < 0 ? stage : -EBUSY;
+	}
+	pthread_mutex_unlock(&api_lock);
+	return api_finish(err);
+}

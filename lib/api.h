@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The machinery shared by the public calls (api.c, api_si.c). */
+#ifndef TCPCP_API_H
+#define TCPCP_API_H
+
+#include <pthread.h>
+
+#include "backend.h"
+#include "internal.h"
+
+extern pthread_mutex_t api_lock;
+
+/* An operation on one socket in a given enum sock_stage; 0 or -errno. */
+typedef int (*op_fn)(const struct tcpcp_backend *b, int fd, int stage,
+		     void *ctx);
+
+/* -errno -> TCPCP_RET_NG with errno; 0 -> TCPCP_RET_OK. */
+int api_finish(int err);
+/* EINVAL, ENOSYS, then the descriptor's errors. */
+int api_prologue(int fd, int flag, const struct tcpcp_backend **ret_b);
+/* EFAULT, else *reslst = NULL. */
+int api_take_reslst(struct result_list **reslst);
+/* api_prologue, then EFAULT for reslst. */
+int api_begin(int fd, int flag, struct result_list **reslst,
+	      const struct tcpcp_backend **ret_b);
+/* op on fd, or on every socket pick() accepts, under the API lock. */
+int api_exec(const struct tcpcp_backend *b, int fd, int flag,
+	     bool (*pick)(int stage), op_fn op, void *ctx,
+	     struct result_list **reslst);
+
+bool stage_connected(int stage);
+int not_connected(void);
+
+#endif /* TCPCP_API_H */

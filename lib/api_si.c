@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* tcpcp_get_si() and tcpcp_set_si(): sockets to TCP-SI and back. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "si_codec.h"
+
+struct saved {
+	struct tcpcp_conn *conns;
+	unsigned int n;
+	unsigned int cap;
+};
+
+static int saved_grow(struct saved *s)
+{
+	struct tcpcp_conn *n;
+	unsigned int cap;
+
+	if (s->n < s->cap)
+		return 0;
+	cap = s->cap ? s->cap * 2 : 16;
+	n = realloc(s->conns, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->conns = n;
+	s->cap = cap;
+	return 0;
+}
+
+static void saved_free(struct saved *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->n; i++)
+		conn_free_queues(&s->conns[i]);
+	free(s->conns);
+}
+
+/* A live socket is frozen just long enough to be read: a snapshot. */
+static int save_op(const struct tcpcp_backend *b, int fd, int stage,
+		   void *ctx)
+{
+	struct saved *s = ctx;
+	int err, err2;
+
+	if (stage == STAGE_UNCONNECTED)
+		return not_connected();
+	if (stage == STAGE_FOREIGN)
+		return -EBUSY;
+	err = saved_grow(s);
+	if (err)
+		return err;
+	if (stage == STAGE_RUNNING) {
+		err = b->stop(fd);
+		if (err)
+			return err;
+	}
+	err = b->save(fd, &s->conns[s->n]); /* frees its queues on error */
+	if (stage == STAGE_RUNNING) {
+		err2 = b->start(fd, false);
+		if (!err && err2) {
+			conn_free_queues(&s->conns[s->n]);
+			err = err2;
+		}
+	}
+	if (err)
+		return err;
+	s->n++;
+	return 0;
+}
+
+static int encode(const struct saved *s, void **ret_buf, unsigned int *ret_size)
+{
+	uint64_t total = TCPCP_SI_TOTAL_HDR_LEN;
+	uint8_t *buf;
+	unsigned int i;
+
+	for (i = 0; i < s->n; i++)
+		total += si_conn_size(&s->conns[i]);
+	if (s->n > UINT16_MAX || total > UINT_MAX - 3) {
+		detail_set("more connections or bytes than one TCP-SI holds");
+		return -E2BIG;
+	}
+	buf = malloc(total);
+	if (!buf)
+		return -ENOMEM;
+	si_encode_total(buf, (uint32_t)total, (uint16_t)s->n);
+	total = TCPCP_SI_TOTAL_HDR_LEN;
+	for (i = 0; i < s->n; i++) {
+		si_encode_conn(buf + total, &s->conns[i]);
+		total += si_conn_size(&s->conns[i]);
+	}
+	*ret_buf = buf;
+	*ret_size = (unsigned int)total;
+	return 0;
+}
+
+static int get_si(int fd, int flag, void **bufptr, unsigned int *size,
+		  struct result_list **reslst)
+{
+	const struct tcpcp_backend *b;
+	struct saved s = { 0 };
+	int err;
+
+	err = api_begin(fd, flag, reslst, &b);
+	if (!err)
+		err = check_writable(bufptr, sizeof(*bufptr));
+	if (!err)
+		err = check_writable(size, sizeof(*size));
+	if (err)
+		return err;
+	*bufptr = NULL;
+	*size = 0;
+	err = api_exec(b, fd, flag, stage_connected, save_op, &s, reslst);
+	if (!err) {
+		err = encode(&s, bufptr, size);
+		if (err) {
+			free(*reslst);
+			*reslst = NULL;
+		}
+	}
+	saved_free(&s);
+	return err;
+}
+
+TCPCP_EXPORT int tcpcp_get_si(int fd, int flag, void **bufptr,
+			      unsigned int *size, struct result_list **reslst)
+{
+	return api_finish(get_si(fd, flag, bufptr, size, reslst));
+}
+
+static int family_of(int ip_version)
+{
+	return ip_version == 4 ? AF_INET : AF_INET6;
+}
+
+/* TCPCP_EXEC_ONE: the caller's own unconnected socket takes the one
+ * connection the TCP-SI holds. */
+static int set_si_one(const struct tcpcp_backend *b, int fd, const void *buf,
+		      unsigned int size, struct result_list **reslst)
+{
+	struct reslist_builder rb;
+	struct tcpcp_conn c;
+	uint32_t off = TCPCP_SI_TOTAL_HDR_LEN;
+	int stage, domain, listening, err;
+	socklen_t len = sizeof(int);
+
+	stage = b->stage(fd);
+	if (stage < 0)
+		return stage;
+	if (stage == STAGE_FOREIGN)
+		return -EBUSY;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len))
+		return -errno;
+	if (stage != STAGE_UNCONNECTED || listening) {
+		detail_set("socket is connected or listening");
+		return -EBADFD;
+	}
+	err = si_decode_conn(buf, size, &off, &c);
+	if (err)
+		return err;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len))
+		return -errno;
+	if (domain != family_of(c.ip_version)) {
+		detail_set("TCP-SI holds an IPv%u connection, the socket is of "
+			   "the other family", c.ip_version);
+		return -EINVAL;
+	}
+	err = reslist_init(&rb, 1);
+	if (err)
+		return err;
+	err = b->restore(fd, &c);
+	if (err) {
+		reslist_discard(&rb);
+		return err;
+	}
+	reslist_add(&rb, (int)c.fd, fd);
+	*reslst = reslist_take(&rb);
+	return 0;
+}
+
+static int apply_fd_flags(int fd, const struct tcpcp_conn *c)
+{
+	bool nonblock = c->fd_flags & TCPCP_SIE_FD_NONBLOCK;
+	bool cloexec = c->fd_flags & TCPCP_SIE_FD_CLOEXEC;
+
+	if (!c->has_fd_flags)
+		nonblock = cloexec = false;
+	if (fcntl(fd, F_SETFL, nonblock ? O_NONBLOCK : 0) ||
+	    fcntl(fd, F_SETFD, cloexec ? FD_CLOEXEC : 0))
+		return -errno;
+	return 0;
+}
+
+/* One new socket for one decoded connection: its descriptor, or -errno. */
+static int rebuild(const struct tcpcp_backend *b, const struct tcpcp_conn *c)
+{
+	int fd = socket(family_of(c->ip_version), SOCK_STREAM | SOCK_CLOEXEC,
+			IPPROTO_TCP);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	err = b->restore(fd, c);
+	if (!err)
+		err = apply_fd_flags(fd, c);
+	if (err) {
+		close(fd); /* still in repair mode if restored: silent */
+		return err;
+	}
+	return fd;
+}
+
+static int set_si_all(const struct tcpcp_backend *b, const void *buf,
+		      unsigned int size, unsigned int count,
+		      struct result_list **reslst)
+{
+	struct reslist_builder rb;
+	uint32_t off = TCPCP_SI_TOTAL_HDR_LEN;
+	unsigned int i;
+	int err;
+
+	err = reslist_init(&rb, count);
+	for (i = 0; !err && i < count; i++) {
+		struct tcpcp_conn c;
+
+		err = si_decode_conn(buf, size, &off, &c); /* checked before */
+		if (!err)
+			reslist_add(&rb, (int)c.fd, rebuild(b, &c));
+	}
+	if (err) {
+		reslist_discard(&rb);
+		return err;
+	}
+	*reslst = reslist_take(&rb);
+	return 0;
+}
+
+static int set_si(int fd, int flag, const void *buf, unsigned int size,
+		  struct result_list **reslst)
+{
+	const struct tcpcp_backend *b;
+	unsigned int count;
+	int err;
+
+	err = api_begin(fd, flag, reslst, &b);
+	if (!err)
+		err = check_readable(buf, size);
+	if (err)
+		return err;
+	err = si_check(buf, size, &count);
+	if (err) {
+		detail_set("the TCP-SI buffer is malformed");
+		return err;
+	}
+	if (flag == TCPCP_EXEC_ONE && count != 1) {
+		detail_set("TCP-SI holds %u connections; TCPCP_EXEC_ONE "
+			   "takes exactly one", count);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&api_lock);
+	if (flag == TCPCP_EXEC_ONE)
+		err = set_si_one(b, fd, buf, size, reslst);
+	else
+		err = set_si_all(b, buf, size, count, reslst);
+	pthread_mutex_unlock(&api_lock);
+	return err;
+}
+
+TCPCP_EXPORT int tcpcp_set_si(int fd, int flag, void *bufptr,
+			      unsigned int size, struct result_list **reslst)
+{
+	return api_finish(set_si(fd, flag, bufptr, size, reslst));
+}

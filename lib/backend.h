@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The small interface behind the API: one backend per way of freezing and
+ * rebuilding a socket.  All functions return 0 or -errno and act on one
+ * descriptor; the API layer handles TCPCP_EXEC_ALL, result lists and the
+ * manual's argument errors.
+ */
+#ifndef TCPCP_BACKEND_H
+#define TCPCP_BACKEND_H
+
+#include "si_conn.h"
+
+/* Where a TCP socket stands, as far as tcpcp is concerned. */
+enum sock_stage {
+	STAGE_UNCONNECTED, /* never connected, closed, or listening */
+	STAGE_RUNNING,     /* connected and live */
+	STAGE_STOPPED,     /* connected and frozen by tcpcp */
+	STAGE_FOREIGN,     /* frozen by someone else (repair mode): locked */
+};
+
+struct tcpcp_backend {
+	const char *name;
+	/* 0 when the backend can work here, else -ENOSYS and why */
+	int (*probe)(char *why, size_t len);
+	/* an enum sock_stage, or -errno */
+	int (*stage)(int fd);
+	/* running -> stopped: the peer's segments are dropped from now on */
+	int (*stop)(int fd);
+	/* stopped -> running; probe: send a window probe so the peer
+	 * retransmits at once (off for a snapshot of a live socket) */
+	int (*start)(int fd, bool probe);
+	/* fills *ret from a stopped socket; ret->sndq and ret->rcvq are
+	 * malloc'ed, release them with conn_free_queues() */
+	int (*save)(int fd, struct tcpcp_conn *ret);
+	/* rebuilds a decoded connection on an unconnected socket of the right
+	 * family, leaving it stopped */
+	int (*restore)(int fd, const struct tcpcp_conn *c);
+};
+
+extern const struct tcpcp_backend backend_repair;
+extern const struct tcpcp_backend backend_kmod;
+
+/* The backend TCPCP_BACKEND asks for, if it can work; else -errno. */
+int backend_select(const struct tcpcp_backend **ret);
+
+void conn_free_queues(struct tcpcp_conn *c);
+
+#endif /* TCPCP_BACKEND_H */

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared by libtcpcp's sources; nothing here is exported. */
+#ifndef TCPCP_INTERNAL_H
+#define TCPCP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "tcpcp.h"
+
+#define TCPCP_EXPORT __attribute__((visibility("default")))
+
+/* The one-line reason behind the last failure, per thread. */
+void detail_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void detail_clear(void);
+
+/* Argument checks, in the manual's terms; 0 or -errno. */
+int check_tcp_fd(int fd);
+int check_writable(void *p, size_t len);
+int check_readable(const void *p, size_t len);
+
+/* The caller's TCP sockets, for TCPCP_EXEC_ALL. */
+struct tcp_fd {
+	int fd;
+	ino_t ino;
+	bool first; /* first descriptor of its socket */
+};
+
+struct tcp_fd_list {
+	struct tcp_fd *fds;
+	unsigned int n;
+};
+
+int tcp_fds_list(struct tcp_fd_list *ret);
+void tcp_fds_free(struct tcp_fd_list *l);
+
+/* Result lists: sized up front, so adding never fails. */
+struct reslist_builder {
+	struct result_list *rl;
+	unsigned int cap;
+};
+
+int reslist_init(struct reslist_builder *b, unsigned int cap);
+void reslist_add(struct reslist_builder *b, int fd, int result);
+struct result_list *reslist_take(struct reslist_builder *b);
+void reslist_discard(struct reslist_builder *b);
+
+#endif /* TCPCP_INTERNAL_H */

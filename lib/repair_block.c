@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The stop block of the repair backend: a classic BPF socket filter that
+ * drops every segment before TCP processes it (tcp_filter runs ahead of
+ * the socket lock and the backlog), so nothing is ACKed after the state was
+ * read.  It needs no privilege and takes effect at once.
+ *
+ * The filter also marks the socket as stopped by tcpcp: its first two
+ * instructions load a magic number and the flags start needs, which
+ * SO_GET_FILTER reads back.  Repair mode without this filter is someone
+ * else's (EBUSY).
+ */
+#include <errno.h>
+#include <linux/filter.h>
+#include <sys/socket.h>
+
+#include "repair.h"
+
+#define BLOCK_MAGIC 0x74637032u /* "tcp2" */
+#define BLOCK_LEN 3
+
+int block_install(int fd, uint32_t flags)
+{
+	struct sock_filter prog[BLOCK_LEN] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_IMM, BLOCK_MAGIC),
+		BPF_STMT(BPF_LD | BPF_W | BPF_IMM, flags),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog fprog = { .len = BLOCK_LEN, .filter = prog };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)))
+		return -errno;
+	return 0;
+}
+
+int block_read(int fd, uint32_t *ret_flags)
+{
+	struct sock_filter prog[BLOCK_LEN];
+	socklen_t len = BLOCK_LEN; /* counted in instructions, not bytes */
+
+	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, prog, &len)) {
+		/* EINVAL: longer than ours; EACCES: an eBPF program */
+		if (errno == EINVAL || errno == EACCES)
+			return BLOCK_OTHER;
+		return -errno;
+	}
+	if (len == 0)
+		return BLOCK_NONE;
+	if (len != BLOCK_LEN || prog[0].code != (BPF_LD | BPF_W | BPF_IMM) ||
+	    prog[0].k != BLOCK_MAGIC || prog[2].code != (BPF_RET | BPF_K))
+		return BLOCK_OTHER;
+	*ret_flags = prog[1].k;
+	return BLOCK_OURS;
+}
+
+int block_remove(int fd)
+{
+	int dummy = 0;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &dummy, sizeof(dummy)) &&
+	    errno != ENOENT)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The repair backend's restore: a decoded connection onto a fresh socket,
+ * in the order repair.h gives (each step depends on the one before). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "backend.h"
+#include "internal.h"
+#include "repair.h"
+#include "si_codec.h"
+
+/* In repair mode every send() becomes one skb; big ones fail with ENOMEM,
+ * so chunks start here and halve down to the floor on failure. */
+#define CHUNK_START (256u * 1024)
+#define CHUNK_FLOOR 1024u
+
+static socklen_t make_addr(const struct tcpcp_conn *c, bool local,
+			   struct sockaddr_in6 *sa)
+{
+	const uint8_t *addr = local ? c->local_addr : c->peer_addr;
+	uint16_t port = local ? c->local_port : c->peer_port;
+
+	memset(sa, 0, sizeof(*sa));
+	if (c->ip_version == 4) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, addr, 4);
+		return sizeof(*s4);
+	}
+	sa->sin6_family = AF_INET6;
+	sa->sin6_port = htons(port);
+	memcpy(&sa->sin6_addr, addr, 16);
+	sa->sin6_scope_id = c->scope_id;
+	return sizeof(*sa);
+}
+
+static int set_u32(int fd, int name, uint32_t v)
+{
+	return setsockopt(fd, IPPROTO_TCP, name, &v, sizeof(v)) ? -errno : 0;
+}
+
+static int select_queue(int fd, int q)
+{
+	return setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ?
+		       -errno : 0;
+}
+
+static int set_queue_seqs(int fd, const struct tcpcp_conn *c)
+{
+	int err = select_queue(fd, TCP_SEND_QUEUE);
+
+	if (!err)
+		err = set_u32(fd, TCP_QUEUE_SEQ, c->sndq_seq);
+	if (!err)
+		err = select_queue(fd, TCP_RECV_QUEUE);
+	if (!err)
+		err = set_u32(fd, TCP_QUEUE_SEQ, c->rcvq_seq);
+	return err;
+}
+
+static int set_tcp_options(int fd, const struct tcpcp_conn *c)
+{
+	struct tcp_repair_opt opts[4];
+	unsigned int n = 0;
+
+	opts[n++] = (struct tcp_repair_opt){
+		TCPOPT_MAXSEG, c->mss_clamp ? c->mss_clamp : c->snd_mss
+	};
+	if (c->tcp_opts & TCPI_OPT_WSCALE)
+		opts[n++] = (struct tcp_repair_opt){
+			TCPOPT_WINDOW,
+			c->snd_wscale | (uint32_t)c->rcv_wscale << 16
+		};
+	if (c->tcp_opts & TCPI_OPT_SACK)
+		opts[n++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERMITTED, 0 };
+	if (c->tcp_opts & TCPI_OPT_TIMESTAMPS)
+		opts[n++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts,
+		       n * sizeof(opts[0])))
+		return -errno;
+	if (c->tcp_opts & TCPI_OPT_TIMESTAMPS)
+		return set_u32(fd, TCP_TIMESTAMP, c->ts_gen);
+	return 0;
+}
+
+static int send_all(int fd, const uint8_t *p, uint32_t len)
+{
+	uint32_t chunk = CHUNK_START;
+
+	while (len) {
+		ssize_t n = send(fd, p, len < chunk ? len : chunk,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == ENOMEM && chunk > CHUNK_FLOOR) {
+			chunk /= 2;
+			continue;
+		}
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (uint32_t)n;
+	}
+	return 0;
+}
+
+/* Queues bigger than the buffers would not fit: make room now; the final
+ * sizes and locks are set with the other options afterwards. */
+static int make_room(int fd, const struct tcpcp_conn *c)
+{
+	int cur, err = 0;
+	socklen_t len = sizeof(cur);
+
+	if (c->sndq_len &&
+	    !getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) &&
+	    (uint64_t)cur < 2ull * c->sndq_len + 65536) {
+		int want = (int)(c->sndq_len + 65536);
+
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)))
+			err = -errno;
+	}
+	len = sizeof(cur);
+	if (!err && c->rcvq_len &&
+	    !getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cur, &len) &&
+	    (uint64_t)cur < 2ull * c->rcvq_len + 65536) {
+		int want = (int)(c->rcvq_len + 65536);
+
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)))
+			err = -errno;
+	}
+	return err;
+}
+
+static int fill_queues(int fd, const struct tcpcp_conn *c, uint8_t *snd,
+		       uint8_t *rcv)
+{
+	uint32_t sent = c->sndq_len - c->unsent;
+	int err;
+
+	err = select_queue(fd, TCP_RECV_QUEUE);
+	if (!err)
+		err = send_all(fd, rcv, c->rcvq_len);
+	if (!err)
+		err = select_queue(fd, TCP_SEND_QUEUE);
+	if (!err)
+		err = send_all(fd, snd, sent);
+	if (err || !c->unsent)
+		return err;
+	/* Unsent bytes go in the ordinary way, with repair off; the send
+	 * window is still 0, so none of them leaves the host. */
+	err = repair_set(fd, TCP_REPAIR_OFF_NO_WP);
+	if (!err)
+		err = send_all(fd, snd + sent, c->unsent);
+	if (!err)
+		err = repair_set(fd, TCP_REPAIR_ON);
+	return err;
+}
+
+static int restore_queues(int fd, const struct tcpcp_conn *c)
+{
+	uint8_t *snd = malloc(c->sndq_len ? c->sndq_len : 1);
+	uint8_t *rcv = malloc(c->rcvq_len ? c->rcvq_len : 1);
+	int err = -ENOMEM;
+
+	if (snd && rcv) {
+		si_queue_gather(c, TCPCP_SIE_BUF_SND, snd);
+		si_queue_gather(c, TCPCP_SIE_BUF_RCV, rcv);
+		err = make_room(fd, c);
+		if (!err)
+			err = fill_queues(fd, c, snd, rcv);
+	}
+	free(snd);
+	free(rcv);
+	return err;
+}
+
+static int set_window(int fd, const struct tcpcp_conn *c)
+{
+	struct tcp_repair_window w = {
+		.snd_wl1 = c->window.snd_wl1,
+		.snd_wnd = c->window.snd_wnd,
+		.max_window = c->window.max_window,
+		.rcv_wnd = c->window.rcv_wnd,
+		.rcv_wup = c->window.rcv_wup,
+	};
+
+	if (!c->has_window)
+		return 0;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
+		return -errno;
+	return 0;
+}
+
+static int connect_repaired(int fd, const struct tcpcp_conn *c)
+{
+	struct sockaddr_in6 sa;
+	socklen_t len = make_addr(c, true, &sa);
+
+	int err;
+
+	if (bind(fd, (struct sockaddr *)&sa, len))
+		return -errno;
+	err = set_queue_seqs(fd, c);
+	if (err)
+		return err;
+	len = make_addr(c, false, &sa);
+	if (!connect(fd, (struct sockaddr *)&sa, len))
+		return 0;
+	err = -errno;
+	if (err == -EADDRNOTAVAIL || err == -EADDRINUSE)
+		detail_set("a socket with this connection's addresses and ports "
+			   "still exists");
+	return err;
+}
+
+static int build(int fd, const struct tcpcp_conn *c)
+{
+	int err = set_tcp_options(fd, c);
+
+	if (!err)
+		err = restore_queues(fd, c);
+	if (!err)
+		err = set_window(fd, c);
+	if (!err)
+		err = sockopts_restore(fd, c);
+	if (!err)
+		err = select_queue(fd, TCP_NO_QUEUE);
+	return err;
+}
+
+/* Undo: in repair mode a disconnect sends nothing. */
+static void unwind(int fd, bool connected)
+{
+	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+
+	if (connected)
+		connect(fd, &sa, sizeof(sa));
+	repair_set(fd, TCP_REPAIR_OFF_NO_WP);
+	block_remove(fd);
+}
+
+int repair_restore(int fd, const struct tcpcp_conn *c)
+{
+	uint32_t flags = (c->sk_flags & TCPCP_SIE_SOCK_REUSEADDR) ?
+				 BLOCK_REUSEADDR : 0;
+	int err;
+
+	if (c->state != TCP_ESTABLISHED) {
+		detail_set("TCP-SI holds a half-closed connection (TCP state "
+			   "%u); only ESTABLISHED is restored so far", c->state);
+		return -EOPNOTSUPP;
+	}
+	err = block_install(fd, flags);
+	if (err)
+		return err;
+	err = repair_set(fd, TCP_REPAIR_ON);
+	if (err) {
+		block_remove(fd);
+		return err;
+	}
+	err = connect_repaired(fd, c);
+	if (err) {
+		unwind(fd, false);
+		return err;
+	}
+	err = build(fd, c);
+	if (err)
+		unwind(fd, true);
+	return err;
+}

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The repair backend's save: a stopped socket's state into a tcpcp_conn. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "backend.h"
+#include "internal.h"
+#include "repair.h"
+
+/* A queue that changes under a working block is retried this often before
+ * the save fails: a torn queue is never saved (CRIU #622, #1433). */
+#define PEEK_TRIES 3
+
+static int read_addrs(int fd, struct tcpcp_conn *c)
+{
+	struct sockaddr_in6 l, p; /* large enough for either family */
+	socklen_t ll = sizeof(l), pl = sizeof(p);
+
+	if (getsockname(fd, (struct sockaddr *)&l, &ll) ||
+	    getpeername(fd, (struct sockaddr *)&p, &pl))
+		return -errno;
+	if (l.sin6_family == AF_INET) {
+		const struct sockaddr_in *l4 = (void *)&l, *p4 = (void *)&p;
+
+		c->ip_version = 4;
+		memcpy(c->local_addr, &l4->sin_addr, 4);
+		memcpy(c->peer_addr, &p4->sin_addr, 4);
+		c->local_port = ntohs(l4->sin_port);
+		c->peer_port = ntohs(p4->sin_port);
+		return 0;
+	}
+	c->ip_version = 6;
+	memcpy(c->local_addr, &l.sin6_addr, 16);
+	memcpy(c->peer_addr, &p.sin6_addr, 16);
+	c->local_port = ntohs(l.sin6_port);
+	c->peer_port = ntohs(p.sin6_port);
+	c->scope_id = l.sin6_scope_id;
+	if (c->scope_id && !if_indextoname(c->scope_id, c->ifname))
+		c->ifname[0] = '\0';
+	return 0;
+}
+
+static int read_info(int fd, struct tcpcp_conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return -errno;
+	c->state = ti.tcpi_state;
+	c->tcp_opts = ti.tcpi_options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK |
+					 TCPI_OPT_WSCALE | TCPI_OPT_ECN);
+	if (ti.tcpi_options & TCPI_OPT_WSCALE) {
+		c->snd_wscale = ti.tcpi_snd_wscale;
+		c->rcv_wscale = ti.tcpi_rcv_wscale;
+	}
+	c->snd_mss = (uint16_t)ti.tcpi_snd_mss;
+	c->rcv_mss = (uint16_t)ti.tcpi_rcv_mss;
+	return 0;
+}
+
+static int getsockopt_u32(int fd, int level, int name, uint32_t *ret)
+{
+	socklen_t len = sizeof(*ret);
+
+	return getsockopt(fd, level, name, ret, &len) ? -errno : 0;
+}
+
+static int ioctl_len(int fd, unsigned long req, uint32_t *ret)
+{
+	int v;
+
+	if (ioctl(fd, req, &v))
+		return -errno;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+/* Exactly len bytes of the selected queue, or -EBUSY if it moved. */
+static int peek_queue(int fd, uint32_t len, uint8_t **ret)
+{
+	uint8_t *buf;
+	ssize_t n;
+
+	*ret = NULL;
+	if (!len)
+		return 0;
+	buf = malloc((size_t)len + 1);
+	if (!buf)
+		return -ENOMEM;
+	n = recv(fd, buf, (size_t)len + 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n != (ssize_t)len) {
+		free(buf);
+		return n < 0 && errno != EAGAIN ? -errno : -EBUSY;
+	}
+	*ret = buf;
+	return 0;
+}
+
+static int read_recv_queue(int fd, struct tcpcp_conn *c)
+{
+	uint32_t seq = 0, len = 0;
+	uint8_t *data = NULL;
+	int err, q = TCP_RECV_QUEUE, tries = PEEK_TRIES;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
+		return -errno;
+	do {
+		err = getsockopt_u32(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq);
+		if (!err)
+			err = ioctl_len(fd, SIOCINQ, &len);
+		if (!err)
+			err = peek_queue(fd, len, &data);
+	} while (err == -EBUSY && --tries);
+	if (err)
+		return err;
+	c->rcv_nxt = seq;
+	c->rcvq_seq = seq - len;
+	c->rcvq_len = len;
+	c->rcvq = data;
+	return 0;
+}
+
+static int read_send_queue(int fd, struct tcpcp_conn *c)
+{
+	uint32_t seq = 0, len = 0, unsent = 0;
+	uint8_t *data = NULL;
+	int err, q = TCP_SEND_QUEUE, tries = PEEK_TRIES;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
+		return -errno;
+	do {
+		err = getsockopt_u32(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq);
+		if (!err)
+			err = ioctl_len(fd, SIOCOUTQ, &len);
+		if (!err)
+			err = ioctl_len(fd, SIOCOUTQNSD, &unsent);
+		if (!err)
+			err = peek_queue(fd, len, &data);
+	} while (err == -EBUSY && --tries);
+	if (err)
+		return err;
+	c->sndq_seq = seq - len;
+	c->sndq_len = len;
+	c->unsent = unsent;
+	c->snd_nxt = seq - unsent;
+	c->sndq = data;
+	return 0;
+}
+
+static int read_window(int fd, struct tcpcp_conn *c)
+{
+	struct tcp_repair_window w;
+	socklen_t len = sizeof(w);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &len))
+		return -errno;
+	c->has_window = true;
+	c->window.snd_wl1 = w.snd_wl1;
+	c->window.snd_wnd = w.snd_wnd;
+	c->window.max_window = w.max_window;
+	c->window.rcv_wnd = w.rcv_wnd;
+	c->window.rcv_wup = w.rcv_wup;
+	c->snd_wnd = w.snd_wnd;
+	c->rcv_wnd = w.rcv_wnd;
+	return 0;
+}
+
+static int read_misc(int fd, struct tcpcp_conn *c)
+{
+	int err, fl, fdfl;
+
+	/* in repair mode TCP_MAXSEG reports the MSS clamp */
+	err = getsockopt_u32(fd, IPPROTO_TCP, TCP_MAXSEG, &c->mss_clamp);
+	if (!err && (c->tcp_opts & TCPI_OPT_TIMESTAMPS))
+		err = getsockopt_u32(fd, IPPROTO_TCP, TCP_TIMESTAMP, &c->ts_gen);
+	if (err)
+		return err;
+	fl = fcntl(fd, F_GETFL);
+	fdfl = fcntl(fd, F_GETFD);
+	if (fl < 0 || fdfl < 0)
+		return -errno;
+	c->has_fd_flags = true;
+	c->fd_flags = ((fl & O_NONBLOCK) ? TCPCP_SIE_FD_NONBLOCK : 0) |
+		      ((fdfl & FD_CLOEXEC) ? TCPCP_SIE_FD_CLOEXEC : 0);
+	return 0;
+}
+
+static int save_stopped(int fd, struct tcpcp_conn *c)
+{
+	int err;
+
+	err = read_info(fd, c);
+	if (err)
+		return err;
+	if (c->state != TCP_ESTABLISHED) {
+		detail_set("connection is half-closed (TCP state %u); only "
+			   "ESTABLISHED connections are saved so far", c->state);
+		return -EOPNOTSUPP;
+	}
+	err = read_addrs(fd, c);
+	if (!err)
+		err = read_recv_queue(fd, c);
+	if (!err)
+		err = read_send_queue(fd, c);
+	if (!err)
+		err = read_window(fd, c);
+	if (!err)
+		err = read_misc(fd, c);
+	if (!err)
+		err = sockopts_save(fd, c);
+	return err;
+}
+
+int repair_save(int fd, struct tcpcp_conn *ret)
+{
+	int err, none = TCP_NO_QUEUE;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->fd = (uint32_t)fd;
+	err = save_stopped(fd, ret);
+	/* a queue left selected would turn the program's send() into bytes
+	 * in its own receive queue */
+	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none));
+	if (err == -EBUSY)
+		detail_set("a queue kept changing while it was read; the stop "
+			   "block is not holding");
+	if (err)
+		conn_free_queues(ret);
+	return err;
+}

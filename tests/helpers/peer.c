@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The peer process; see peer.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "peer.h"
+#include "testnet.h"
+
+#define PEER_MS 60000
+
+static void ctl_send(int ctl, const char *msg)
+{
+	if (write(ctl, msg, strlen(msg) + 1) < 0)
+		_exit(3);
+}
+
+static void ctl_expect(int ctl, char c)
+{
+	char got = 0;
+
+	if (read(ctl, &got, 1) != 1 || got != c)
+		_exit(4);
+}
+
+static void peer_fail(int ctl, const char *why)
+{
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "FAIL: %s", why);
+	ctl_send(ctl, msg);
+	_exit(1);
+}
+
+static void send_initial(const struct peer_cfg *cfg, struct xfer *x, int ctl)
+{
+	char err[200];
+	unsigned int i;
+
+	for (i = 0; i < cfg->nconns; i++) {
+		x[i].tx_end = cfg->to_server;
+		x[i].rx_end = 0;
+	}
+	if (xfer_pump(x, cfg->nconns, PEER_MS, err, sizeof(err)))
+		peer_fail(ctl, err);
+	for (i = 0; i < cfg->nconns; i++) {
+		if (!tn_wait_q(x[i].fd, tn_outq, 0, PEER_MS))
+			peer_fail(ctl, "server never acknowledged our bytes");
+		if (cfg->block)
+			tn_block(x[i].fd);
+	}
+}
+
+static void peer_main(const struct peer_cfg *cfg, int ctl)
+{
+	struct xfer *x = calloc(cfg->nconns, sizeof(*x));
+	char err[200];
+	unsigned int i;
+
+	if (!x)
+		peer_fail(ctl, "calloc");
+	for (i = 0; i < cfg->nconns; i++) {
+		uint16_t port;
+
+		x[i].fd = tn_connect(cfg->family, cfg->port, cfg->rcvbuf);
+		port = tn_local_port(x[i].fd);
+		tn_set_nonblock(x[i].fd, true);
+		x[i].tx_seed = PEER_TX_SEED(port);
+		x[i].rx_seed = PEER_RX_SEED(port);
+	}
+	send_initial(cfg, x, ctl);
+	ctl_send(ctl, "R");
+	ctl_expect(ctl, 'G');
+	for (i = 0; cfg->block && i < cfg->nconns; i++)
+		tn_unblock(x[i].fd);
+	for (i = 0; i < cfg->nconns; i++) {
+		x[i].tx_end = cfg->to_server + cfg->after;
+		x[i].rx_end = cfg->from_server + cfg->after;
+	}
+	if (xfer_pump(x, cfg->nconns, PEER_MS, err, sizeof(err)) ||
+	    xfer_quiet(x, cfg->nconns, err, sizeof(err)))
+		peer_fail(ctl, err);
+	ctl_send(ctl, "OK");
+	ctl_expect(ctl, 'Q'); /* keep the connections open until told */
+	_exit(0);
+}
+
+void peer_spawn(const struct peer_cfg *cfg, struct peer *ret)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		abort();
+	pid = fork();
+	if (pid < 0)
+		abort();
+	if (pid == 0) {
+		close(sv[0]);
+		peer_main(cfg, sv[1]);
+	}
+	close(sv[1]);
+	ret->pid = pid;
+	ret->ctl = sv[0];
+}
+
+static int ctl_read(struct peer *p, char *msg, size_t len)
+{
+	size_t n = 0;
+
+	while (n + 1 < len) {
+		ssize_t r = read(p->ctl, msg + n, 1);
+
+		if (r != 1) {
+			snprintf(msg, len, "peer died without a verdict");
+			return -1;
+		}
+		if (msg[n++] == '\0')
+			return 0;
+	}
+	msg[n] = '\0';
+	return 0;
+}
+
+void peer_wait_ready(struct peer *p)
+{
+	char msg[300];
+
+	if (ctl_read(p, msg, sizeof(msg)) || strcmp(msg, "R")) {
+		fprintf(stderr, "peer: %s\n", msg);
+		abort();
+	}
+}
+
+void peer_release(struct peer *p)
+{
+	if (write(p->ctl, "G", 1) != 1)
+		abort();
+}
+
+int peer_finish(struct peer *p, char *msg, size_t len)
+{
+	int rc = ctl_read(p, msg, len), status;
+
+	if (!rc && strcmp(msg, "OK"))
+		rc = -1;
+	if (write(p->ctl, "Q", 1) != 1)
+		kill(p->pid, SIGKILL);
+	close(p->ctl);
+	waitpid(p->pid, &status, 0);
+	return rc;
+}
