@@ -37,6 +37,9 @@ int api_prologue(int fd, int flag, const struct tcpcp_backend **ret_b)
 	return err;
 }
 
+/* *reslst is NULL after any failure the caller can see it through, so
+ * the pointer is probed (and cleared) first and EFAULT reported in its
+ * place, after the descriptor's errors. */
 int api_take_reslst(struct result_list **reslst)
 {
 	int err = check_writable(reslst, sizeof(*reslst));
@@ -114,11 +117,10 @@ static int for_one(const struct tcpcp_backend *b, int fd, op_fn op,
 int api_begin(int fd, int flag, struct result_list **reslst,
 	      const struct tcpcp_backend **ret_b)
 {
+	int fault = api_take_reslst(reslst);
 	int err = api_prologue(fd, flag, ret_b);
 
-	if (!err)
-		err = api_take_reslst(reslst);
-	return err;
+	return err ? err : fault;
 }
 
 int api_exec(const struct tcpcp_backend *b, int fd, int flag,

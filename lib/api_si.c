@@ -106,17 +106,19 @@ static int get_si(int fd, int flag, void **bufptr, unsigned int *size,
 {
 	const struct tcpcp_backend *b;
 	struct saved s = { 0 };
-	int err;
+	int fault = check_writable(bufptr, sizeof(*bufptr)), err;
 
+	if (!fault)
+		*bufptr = NULL;
+	err = check_writable(size, sizeof(*size));
+	if (!err)
+		*size = 0;
+	fault = fault ? fault : err;
 	err = api_begin(fd, flag, reslst, &b);
 	if (!err)
-		err = check_writable(bufptr, sizeof(*bufptr));
-	if (!err)
-		err = check_writable(size, sizeof(*size));
+		err = fault;
 	if (err)
 		return err;
-	*bufptr = NULL;
-	*size = 0;
 	err = api_exec(b, fd, flag, stage_connected, save_op, &s, reslst);
 	if (!err) {
 		err = encode(&s, bufptr, size);

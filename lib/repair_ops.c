@@ -135,10 +135,14 @@ static int repair_start(int fd, bool probe)
 	if (kind < 0)
 		return kind;
 	err = check_device(fd);
-	if (err)
-		return err;
-	/* lift the block first, so the answer to the probe gets in */
-	err = block_remove(fd);
+	/* Leaving repair mode needs CAP_NET_ADMIN; turning it on again is a
+	 * no-op that asks for the same, so a start that cannot finish fails
+	 * here, with the socket still stopped, not half-way. */
+	if (!err)
+		err = repair_set(fd, TCP_REPAIR_ON);
+	/* lift the block before repair-off, so the answer to the probe gets in */
+	if (!err)
+		err = block_remove(fd);
 	if (err)
 		return err;
 	err = repair_set(fd, probe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP);

@@ -3,6 +3,7 @@
  * in the order repair.h gives (each step depends on the one before). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -197,19 +198,32 @@ static int set_window(int fd, const struct tcpcp_conn *c)
 	return 0;
 }
 
+/* Interface numbers are per host: the recorded name wins where it exists. */
+static void scope_by_name(const struct tcpcp_conn *c, struct sockaddr_in6 *sa)
+{
+	unsigned int idx;
+
+	if (c->ip_version != 6 || !c->ifname[0])
+		return;
+	idx = if_nametoindex(c->ifname);
+	if (idx)
+		sa->sin6_scope_id = idx;
+}
+
 static int connect_repaired(int fd, const struct tcpcp_conn *c)
 {
 	struct sockaddr_in6 sa;
 	socklen_t len = make_addr(c, true, &sa);
-
 	int err;
 
+	scope_by_name(c, &sa);
 	if (bind(fd, (struct sockaddr *)&sa, len))
 		return -errno;
 	err = set_queue_seqs(fd, c);
 	if (err)
 		return err;
 	len = make_addr(c, false, &sa);
+	scope_by_name(c, &sa);
 	if (!connect(fd, (struct sockaddr *)&sa, len))
 		return 0;
 	err = -errno;
@@ -249,13 +263,22 @@ int repair_restore(int fd, const struct tcpcp_conn *c)
 {
 	uint32_t flags = (c->sk_flags & TCPCP_SIE_SOCK_REUSEADDR) ?
 				 BLOCK_REUSEADDR : 0;
-	int err;
+	int err, kind;
 
 	if (c->state != TCP_ESTABLISHED) {
 		detail_set("TCP-SI holds a half-closed connection (TCP state "
 			   "%u); only ESTABLISHED is restored so far", c->state);
 		return -EOPNOTSUPP;
 	}
+	kind = block_read(fd, &flags);
+	if (kind < 0)
+		return kind;
+	if (kind == BLOCK_OTHER) {
+		detail_set("socket has a filter of its own; tcpcp would "
+			   "replace it");
+		return -EBUSY;
+	}
+	flags = (c->sk_flags & TCPCP_SIE_SOCK_REUSEADDR) ? BLOCK_REUSEADDR : 0;
 	err = block_install(fd, flags);
 	if (err)
 		return err;

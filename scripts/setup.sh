@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs what tcpcp2 needs on Debian 12 and builds it into build/.
+# Sourced by ./demo and ./test; safe to run again.
+set -eu
+
+PACKAGES="meson ninja-build gcc make pkg-config libcriterion-dev iproute2 python3
+	linux-headers-amd64"
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "tcpcp2: run this as root (it installs packages, and" \
+			"TCP_REPAIR needs CAP_NET_ADMIN)" >&2
+		exit 1
+	fi
+}
+
+install_packages() {
+	missing=""
+	for p in $PACKAGES; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "tcpcp2: installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+build() {
+	if [ -f build/build.ninja ]; then
+		meson setup --reconfigure build >/dev/null
+	else
+		meson setup build >/dev/null
+	fi
+	ninja -C build >/dev/null
+}
+
+cd "$(dirname "$0")/.."
+need_root
+install_packages
+build
