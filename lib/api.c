@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "hold.h"
 
 /* One call at a time per process: the ALL forms walk every socket. */
 pthread_mutex_t api_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -26,12 +27,15 @@ int api_finish(int err)
 
 int api_prologue(int fd, int flag, const struct tcpcp_backend **ret_b)
 {
+	unsigned int hold;
 	int err;
 
 	detail_clear();
 	if (flag != TCPCP_EXEC_ONE && flag != TCPCP_EXEC_ALL)
 		return -EINVAL;
-	err = backend_select(ret_b);
+	err = hold_seconds(&hold);
+	if (!err)
+		err = backend_select(ret_b);
 	if (!err)
 		err = check_tcp_fd(fd);
 	return err;
@@ -134,6 +138,8 @@ int api_exec(const struct tcpcp_backend *b, int fd, int flag,
 		err = for_all(b, fd, pick, op, ctx, reslst);
 	else
 		err = for_one(b, fd, op, ctx, reslst);
+	if (b->commit)
+		b->commit();
 	pthread_mutex_unlock(&api_lock);
 	return err;
 }

@@ -272,6 +272,8 @@ static int set_si(int fd, int flag, const void *buf, unsigned int size,
 		err = set_si_one(b, fd, buf, size, reslst);
 	else
 		err = set_si_all(b, buf, size, count, reslst);
+	if (b->commit)
+		b->commit();
 	pthread_mutex_unlock(&api_lock);
 	return err;
 }

@@ -35,6 +35,9 @@ struct tcpcp_backend {
 	/* rebuilds a decoded connection on an unconnected socket of the right
 	 * family, leaving it stopped */
 	int (*restore)(int fd, const struct tcpcp_conn *c);
+	/* sends what the calls above queued (the repair backend's hold);
+	 * a failure is a warning in the detail, never the call's error */
+	void (*commit)(void);
 };
 
 extern const struct tcpcp_backend backend_repair;

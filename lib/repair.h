@@ -39,6 +39,8 @@ int block_read(int fd, uint32_t *ret_flags);
 int block_remove(int fd);
 
 int repair_set(int fd, int mode);
+/* Queues the hold of a stopped socket's 4-tuple (see hold.c). */
+int hold_add(int fd);
 int repair_save(int fd, struct tcpcp_conn *ret);
 int repair_restore(int fd, const struct tcpcp_conn *c);
 

@@ -10,8 +10,31 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "hold.h"
 #include "internal.h"
 #include "repair.h"
+
+/* The hold outlives the socket; it is sent at the end of the call. */
+int hold_add(int fd)
+{
+	struct hold_tuple t;
+	int err = hold_tuple_of(fd, &t);
+
+	return err ? err : hold_queue_add(&t);
+}
+
+/* The hold is lifted at once: the window probe must get through. */
+static int hold_lift(int fd)
+{
+	struct hold_tuple t;
+	int err = hold_tuple_of(fd, &t);
+
+	if (!err)
+		err = hold_queue_del(&t);
+	if (!err)
+		hold_commit();
+	return err;
+}
 
 int repair_set(int fd, int mode)
 {
@@ -101,8 +124,12 @@ static int repair_stop(int fd)
 	if (err)
 		return err;
 	err = repair_set(fd, TCP_REPAIR_ON);
-	if (err)
+	if (!err)
+		err = hold_add(fd);
+	if (err) {
+		repair_set(fd, TCP_REPAIR_OFF_NO_WP);
 		block_remove(fd);
+	}
 	return err;
 }
 
@@ -140,7 +167,10 @@ static int repair_start(int fd, bool probe)
 	 * here, with the socket still stopped, not half-way. */
 	if (!err)
 		err = repair_set(fd, TCP_REPAIR_ON);
-	/* lift the block before repair-off, so the answer to the probe gets in */
+	/* lift hold and block before repair-off, so the probe and its answer
+	 * get through */
+	if (!err)
+		err = hold_lift(fd);
 	if (!err)
 		err = block_remove(fd);
 	if (err)
@@ -148,12 +178,18 @@ static int repair_start(int fd, bool probe)
 	err = repair_set(fd, probe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP);
 	if (err) {
 		block_install(fd, flags);
+		hold_add(fd);
 		return err;
 	}
 	if ((flags & BLOCK_REUSEADDR) &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		return -errno;
 	return 0;
+}
+
+static void repair_commit(void)
+{
+	hold_commit();
 }
 
 const struct tcpcp_backend backend_repair = {
@@ -164,4 +200,5 @@ const struct tcpcp_backend backend_repair = {
 	.start = repair_start,
 	.save = repair_save,
 	.restore = repair_restore,
+	.commit = repair_commit,
 };

@@ -293,6 +293,8 @@ int repair_restore(int fd, const struct tcpcp_conn *c)
 		return err;
 	}
 	err = build(fd, c);
+	if (!err)
+		err = hold_add(fd); /* refreshed: the old one may be expiring */
 	if (err)
 		unwind(fd, true);
 	return err;

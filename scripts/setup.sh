@@ -3,8 +3,8 @@
 # Sourced by ./demo and ./test; safe to run again.
 set -eu
 
-PACKAGES="meson ninja-build gcc make pkg-config libcriterion-dev iproute2 python3
-	linux-headers-amd64"
+PACKAGES="meson ninja-build gcc make pkg-config libcriterion-dev libnftables-dev nftables
+	iproute2 python3 linux-headers-amd64"
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
