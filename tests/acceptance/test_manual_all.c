@@ -362,7 +362,7 @@ static void peer_main(int sp, unsigned port4, unsigned port6)
 		verify(buf, pc[i].family, pc[i].port, TO_PEER, PARENT_BYTES, MORE_BYTES);
 		check_quiet_and_alive(pc[i].fd, "peer final check");
 	}
-	send_msg(sp, "OK: peer verified %d connections, %d bytes each received",
+	send_msg(sp, "OK: verified %d connections, %d bytes received on each",
 		 NCONN, PARENT_BYTES + MORE_BYTES);
 	/* Keep the connections open until the parent has done its own checks. */
 	while (recv_msg(sp, msg, sizeof(msg)) != 0)
@@ -765,14 +765,13 @@ static void parent_exchange(struct pconn *c)
 	}
 }
 
-/* The peer's "OK: ..." or "FAIL: ...", then its exit status. */
-static void collect_peer_verdict(int sp, pid_t pid, char *verdict, size_t size)
+/* The peer's "OK: ..." or "FAIL: ..."; reap_peer() then checks its exit. */
+static void collect_peer_verdict(int sp, char *verdict, size_t size)
 {
 	if (recv_msg(sp, verdict, size) == 0)
 		fail("the peer exited without a verdict");
-	if (strncmp(verdict, "OK", 2) != 0)
+	if (strncmp(verdict, "OK: ", 4) != 0)
 		fail("peer reported: %s", verdict);
-	(void)pid;
 }
 
 static void reap_peer(int sp, pid_t pid)
@@ -831,7 +830,7 @@ int main(void)
 	si_size = checkpoint_restore(c, l4, l6);
 	send_msg(sp[0], "go");
 	parent_exchange(c);
-	collect_peer_verdict(sp[0], pid, verdict, sizeof(verdict));
+	collect_peer_verdict(sp[0], verdict, sizeof(verdict));
 	for (int i = 0; i < NCONN; i++)
 		check_quiet_and_alive(c[i].fd, "parent final check");
 	reap_peer(sp[0], pid);
