@@ -204,8 +204,9 @@ struct tcpcp_sie_fin {
 };
 
 enum {
-	TCPCP_SIE_FIN_QUEUED = 1, /* our FIN follows the send queue */
+	TCPCP_SIE_FIN_QUEUED = 1, /* our FIN follows the send queue, unacked */
 	TCPCP_SIE_FIN_RCVD = 2,   /* the peer's FIN was received */
+	TCPCP_SIE_FIN_SENT = 4,   /* with QUEUED: it was transmitted */
 };
 
 /* One socket option, identified by Linux's level and name numbers. */

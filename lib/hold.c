@@ -40,6 +40,7 @@ static const char table_def[] =
 	" set hold6 { type ipv6_addr . inet_service . ipv6_addr . inet_service;"
 	" flags timeout; }\n"
 	" chain in { type filter hook prerouting priority -300; policy accept;\n"
+	"  meta mark 0x74637033 accept\n"
 	"  ip daddr . tcp dport . ip saddr . tcp sport @hold4 drop\n"
 	"  ip6 daddr . tcp dport . ip6 saddr . tcp sport @hold6 drop\n"
 	" }\n"

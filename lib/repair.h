@@ -26,6 +26,9 @@
 /* Flags remembered in the drop filter itself, for start. */
 #define BLOCK_REUSEADDR 1u
 
+/* skb mark of the segments tcpcp injects; block and hold let them pass. */
+#define INJECT_MARK 0x74637033u
+
 enum block_kind {
 	BLOCK_NONE,  /* no socket filter */
 	BLOCK_OURS,  /* tcpcp's drop filter: stopped */
@@ -43,6 +46,14 @@ int repair_set(int fd, int mode);
 int hold_add(int fd);
 int repair_save(int fd, struct tcpcp_conn *ret);
 int repair_restore(int fd, const struct tcpcp_conn *c);
+
+/* A segment "from the peer" into a rebuilt socket, through the local
+ * stack: tcp_flags are TCP header flags (FIN 0x01, ACK 0x10). */
+int inject_segment(const struct tcpcp_conn *c, uint32_t seq, uint32_t ack,
+		   uint8_t tcp_flags);
+
+/* Half-closed states: our FIN and the peer's, after the queues. */
+int fin_restore(int fd, const struct tcpcp_conn *c);
 
 /* Socket, IP and TCP options of DESIGN section 3. */
 int sockopts_save(int fd, struct tcpcp_conn *c);

@@ -17,13 +17,18 @@
 #include "repair.h"
 
 #define BLOCK_MAGIC 0x74637032u /* "tcp2" */
-#define BLOCK_LEN 3
+#define BLOCK_LEN 6
 
+/* Segments that tcpcp itself injects (a peer's FIN that must be replayed
+ * into a rebuilt socket, repair_inject.c) carry INJECT_MARK and pass. */
 int block_install(int fd, uint32_t flags)
 {
 	struct sock_filter prog[BLOCK_LEN] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_IMM, BLOCK_MAGIC),
 		BPF_STMT(BPF_LD | BPF_W | BPF_IMM, flags),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_MARK),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, INJECT_MARK, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
 		BPF_STMT(BPF_RET | BPF_K, 0),
 	};
 	struct sock_fprog fprog = { .len = BLOCK_LEN, .filter = prog };
@@ -47,7 +52,7 @@ int block_read(int fd, uint32_t *ret_flags)
 	if (len == 0)
 		return BLOCK_NONE;
 	if (len != BLOCK_LEN || prog[0].code != (BPF_LD | BPF_W | BPF_IMM) ||
-	    prog[0].k != BLOCK_MAGIC || prog[2].code != (BPF_RET | BPF_K))
+	    prog[0].k != BLOCK_MAGIC || prog[5].code != (BPF_RET | BPF_K))
 		return BLOCK_OTHER;
 	*ret_flags = prog[1].k;
 	return BLOCK_OURS;

@@ -55,10 +55,13 @@ static int select_queue(int fd, int q)
 
 static int set_queue_seqs(int fd, const struct tcpcp_conn *c)
 {
+	/* in FIN_WAIT2 our FIN, already acknowledged, comes back just before
+	 * the send queue and is acknowledged again (repair_fin.c) */
+	uint32_t snd = c->sndq_seq - (c->state == TCP_FIN_WAIT2);
 	int err = select_queue(fd, TCP_SEND_QUEUE);
 
 	if (!err)
-		err = set_u32(fd, TCP_QUEUE_SEQ, c->sndq_seq);
+		err = set_u32(fd, TCP_QUEUE_SEQ, snd);
 	if (!err)
 		err = select_queue(fd, TCP_RECV_QUEUE);
 	if (!err)
@@ -240,6 +243,8 @@ static int build(int fd, const struct tcpcp_conn *c)
 	if (!err)
 		err = restore_queues(fd, c);
 	if (!err)
+		err = fin_restore(fd, c);
+	if (!err)
 		err = set_window(fd, c);
 	if (!err)
 		err = sockopts_restore(fd, c);
@@ -265,11 +270,6 @@ int repair_restore(int fd, const struct tcpcp_conn *c)
 				 BLOCK_REUSEADDR : 0;
 	int err, kind;
 
-	if (c->state != TCP_ESTABLISHED) {
-		detail_set("TCP-SI holds a half-closed connection (TCP state "
-			   "%u); only ESTABLISHED is restored so far", c->state);
-		return -EOPNOTSUPP;
-	}
 	kind = block_read(fd, &flags);
 	if (kind < 0)
 		return kind;

@@ -123,8 +123,9 @@ static int read_recv_queue(int fd, struct tcpcp_conn *c)
 	} while (err == -EBUSY && --tries);
 	if (err)
 		return err;
+	/* SIOCINQ leaves out a received FIN; rcv_nxt counts it */
 	c->rcv_nxt = seq;
-	c->rcvq_seq = seq - len;
+	c->rcvq_seq = seq - len - !!(c->fin_flags & TCPCP_SIE_FIN_RCVD);
 	c->rcvq_len = len;
 	c->rcvq = data;
 	return 0;
@@ -132,6 +133,7 @@ static int read_recv_queue(int fd, struct tcpcp_conn *c)
 
 static int read_send_queue(int fd, struct tcpcp_conn *c)
 {
+	uint32_t fin = !!(c->fin_flags & TCPCP_SIE_FIN_QUEUED);
 	uint32_t seq = 0, len = 0, unsent = 0;
 	uint8_t *data = NULL;
 	int err, q = TCP_SEND_QUEUE, tries = PEEK_TRIES;
@@ -144,15 +146,20 @@ static int read_send_queue(int fd, struct tcpcp_conn *c)
 			err = ioctl_len(fd, SIOCOUTQ, &len);
 		if (!err)
 			err = ioctl_len(fd, SIOCOUTQNSD, &unsent);
+		/* an unacknowledged FIN counts in both lengths, but has no byte */
+		if (!err && len < fin)
+			err = -EBUSY;
 		if (!err)
-			err = peek_queue(fd, len, &data);
+			err = peek_queue(fd, len - fin, &data);
 	} while (err == -EBUSY && --tries);
 	if (err)
 		return err;
-	c->sndq_seq = seq - len;
-	c->sndq_len = len;
-	c->unsent = unsent;
 	c->snd_nxt = seq - unsent;
+	c->sndq_seq = seq - len;
+	c->sndq_len = len - fin;
+	if (fin && !unsent)
+		c->fin_flags |= TCPCP_SIE_FIN_SENT;
+	c->unsent = unsent > fin ? unsent - fin : 0;
 	c->sndq = data;
 	return 0;
 }
@@ -195,6 +202,22 @@ static int read_misc(int fd, struct tcpcp_conn *c)
 	return 0;
 }
 
+/* Which FINs a state implies: the peer's received, ours unacknowledged
+ * (whether ours was transmitted is read off the send queue). */
+static uint8_t fins_of_state(uint8_t state)
+{
+	switch (state) {
+	case TCP_CLOSE_WAIT:
+		return TCPCP_SIE_FIN_RCVD;
+	case TCP_FIN_WAIT1:
+		return TCPCP_SIE_FIN_QUEUED;
+	case TCP_LAST_ACK:
+	case TCP_CLOSING:
+		return TCPCP_SIE_FIN_RCVD | TCPCP_SIE_FIN_QUEUED;
+	}
+	return 0;
+}
+
 static int save_stopped(int fd, struct tcpcp_conn *c)
 {
 	int err;
@@ -202,11 +225,7 @@ static int save_stopped(int fd, struct tcpcp_conn *c)
 	err = read_info(fd, c);
 	if (err)
 		return err;
-	if (c->state != TCP_ESTABLISHED) {
-		detail_set("connection is half-closed (TCP state %u); only "
-			   "ESTABLISHED connections are saved so far", c->state);
-		return -EOPNOTSUPP;
-	}
+	c->fin_flags = fins_of_state(c->state);
 	err = read_addrs(fd, c);
 	if (!err)
 		err = read_recv_queue(fd, c);

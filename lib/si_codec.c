@@ -20,7 +20,8 @@
 
 #define WSCALE_MAX 14
 #define TCPI_OPTS_KNOWN 0x0f
-#define FIN_KNOWN (TCPCP_SIE_FIN_QUEUED | TCPCP_SIE_FIN_RCVD)
+#define FIN_KNOWN (TCPCP_SIE_FIN_QUEUED | TCPCP_SIE_FIN_RCVD | \
+		   TCPCP_SIE_FIN_SENT)
 #define FD_KNOWN (TCPCP_SIE_FD_NONBLOCK | TCPCP_SIE_FD_CLOEXEC)
 
 /* Socket options an extension element may carry; anything else is refused
@@ -298,6 +299,21 @@ static int decode_ext(const uint8_t *e, uint32_t len, struct tcpcp_conn *c)
 	return 0; /* a newer minor's element: skipped */
 }
 
+static uint32_t fin_queued(const struct tcpcp_conn *c)
+{
+	return !!(c->fin_flags & TCPCP_SIE_FIN_QUEUED);
+}
+
+static uint32_t fin_sent(const struct tcpcp_conn *c)
+{
+	return fin_queued(c) && (c->fin_flags & TCPCP_SIE_FIN_SENT);
+}
+
+static uint32_t fin_rcvd(const struct tcpcp_conn *c)
+{
+	return !!(c->fin_flags & TCPCP_SIE_FIN_RCVD);
+}
+
 /* Walks the elements in [p, end); each must fit entirely. */
 static int decode_elements(const uint8_t *p, const uint8_t *end,
 			   struct tcpcp_conn *c)
@@ -330,22 +346,44 @@ static int decode_elements(const uint8_t *p, const uint8_t *end,
 		p += step;
 	}
 	if (!seen_snd)
-		c->sndq_seq = c->snd_nxt + c->unsent - c->sndq_len;
+		c->sndq_seq = c->snd_nxt + c->unsent - fin_sent(c);
 	if (!seen_rcv)
-		c->rcvq_seq = c->rcv_nxt;
+		c->rcvq_seq = c->rcv_nxt - fin_rcvd(c);
 	return 0;
 }
 
-/* The queues must end where the sequence numbers say they do. */
-static int check_queues(const struct tcpcp_conn *c)
+/* The FINs must be the ones the state implies. */
+static int check_fins(const struct tcpcp_conn *c)
 {
-	if (c->unsent > c->sndq_len)
+	bool want_rcvd = c->state == ST_CLOSE_WAIT || c->state == ST_LAST_ACK ||
+			 c->state == ST_CLOSING;
+	bool want_queued = c->state == ST_FIN_WAIT1 ||
+			   c->state == ST_LAST_ACK || c->state == ST_CLOSING;
+
+	if (!!fin_rcvd(c) != want_rcvd || !!fin_queued(c) != want_queued)
 		return -EINVAL;
-	if (c->sndq_seq + c->sndq_len != c->snd_nxt + c->unsent)
-		return -EINVAL;
-	if (c->rcvq_seq + c->rcvq_len != c->rcv_nxt)
+	if ((c->fin_flags & TCPCP_SIE_FIN_SENT) && !fin_queued(c))
 		return -EINVAL;
 	return 0;
+}
+
+/*
+ * The queues must end where the sequence numbers say they do.  Our FIN
+ * takes the sequence number after the send queue; a FIN not yet sent is
+ * counted like an unsent byte.  The peer's FIN is the one before rcv_nxt.
+ */
+static int check_queues(const struct tcpcp_conn *c)
+{
+	uint32_t end = c->sndq_seq + c->sndq_len + fin_queued(c);
+	uint32_t unsent_fin = fin_queued(c) - fin_sent(c);
+
+	if (c->unsent > c->sndq_len || (fin_sent(c) && c->unsent))
+		return -EINVAL;
+	if (end != c->snd_nxt + c->unsent + unsent_fin)
+		return -EINVAL;
+	if (c->rcvq_seq + c->rcvq_len + fin_rcvd(c) != c->rcv_nxt)
+		return -EINVAL;
+	return check_fins(c);
 }
 
 int si_decode_conn(const void *buf, uint32_t size, uint32_t *offset,

@@ -70,9 +70,23 @@ static uint8_t *make_data(uint32_t len, uint32_t seed)
 	return d;
 }
 
+/* Our FIN transmitted; the peer's FIN received (each takes a sequence
+ * number). */
+static uint32_t fin_sent(const struct tcpcp_conn *c)
+{
+	return (c->fin_flags & TCPCP_SIE_FIN_QUEUED) &&
+	       (c->fin_flags & TCPCP_SIE_FIN_SENT);
+}
+
+static uint32_t fin_rcvd(const struct tcpcp_conn *c)
+{
+	return !!(c->fin_flags & TCPCP_SIE_FIN_RCVD);
+}
+
 /*
- * Lays the queues out the way the codec requires:
- * sndq_seq + sndq_len == snd_nxt + unsent and rcvq_seq + rcvq_len == rcv_nxt.
+ * Lays the queues out the way the codec requires (set c->fin_flags first):
+ * sndq_seq + sndq_len + (FIN queued) == snd_nxt + unsent + (FIN unsent) and
+ * rcvq_seq + rcvq_len + (FIN received) == rcv_nxt.
  */
 static void set_queues(struct tcpcp_conn *c, uint32_t snd_nxt,
 		       uint32_t sndq_len, uint32_t unsent, uint32_t rcv_nxt,
@@ -81,11 +95,11 @@ static void set_queues(struct tcpcp_conn *c, uint32_t snd_nxt,
 	c->snd_nxt = snd_nxt;
 	c->sndq_len = sndq_len;
 	c->unsent = unsent;
-	c->sndq_seq = snd_nxt + unsent - sndq_len;
+	c->sndq_seq = snd_nxt + unsent - fin_sent(c) - sndq_len;
 	c->sndq = sndq_len ? make_data(sndq_len, snd_nxt ^ 0x5a5a) : NULL;
 	c->rcv_nxt = rcv_nxt;
 	c->rcvq_len = rcvq_len;
-	c->rcvq_seq = rcv_nxt - rcvq_len;
+	c->rcvq_seq = rcv_nxt - fin_rcvd(c) - rcvq_len;
 	c->rcvq = rcvq_len ? make_data(rcvq_len, rcv_nxt ^ 0xa5a5) : NULL;
 }
 
@@ -623,6 +637,7 @@ Test(roundtrip, several_connections)
 	c[3].has_fd_flags = false;
 	c[3].fd_flags = 0;
 	c[3].fin_flags = 0;
+	c[3].state = ST_ESTABLISHED;
 	memset(c[3].ifname, 0, sizeof(c[3].ifname));
 	set_queues(&c[3], 555, 3, 3, 666, 0);
 	roundtrip(c, 4);
@@ -906,8 +921,8 @@ Test(reject, state)
 	make_conn4(&c);
 	w = encode1(&c);
 	for (s = 0; s < 256; s++) {
-		bool ok = s == 1 || s == 4 || s == 5 || s == 8 || s == 9 ||
-			  s == 11;
+		/* the FINs the connection carries fit LAST_ACK and CLOSING */
+		bool ok = s == 9 || s == 11;
 
 		w.buf[CONN0 + HDR_OFF(vargen.state)] = (uint8_t)s;
 		if (ok)
@@ -967,7 +982,7 @@ Test(reject, element_header_truncated)
 	struct tcpcp_conn c;
 	struct wire w = wire_for_append(&c);
 	uint8_t e[TCPCP_SI_SKB_HDR_LEN];
-	uint32_t len = make_seg(e, TCPCP_SIE_BUF_RCV, c.rcv_nxt, 0);
+	uint32_t len = make_seg(e, TCPCP_SIE_BUF_RCV, c.rcv_nxt - fin_rcvd(&c), 0);
 
 	append_elem(&w, CONN0, e, len);
 	expect_ok(&w, 1);
@@ -984,7 +999,7 @@ Test(reject, segment_overruns)
 	struct tcpcp_conn c;
 	struct wire w = wire_for_append(&c);
 	uint8_t e[TCPCP_SI_SKB_HDR_LEN + 100];
-	uint32_t len = make_seg(e, TCPCP_SIE_BUF_RCV, c.rcv_nxt - 100, 100);
+	uint32_t len = make_seg(e, TCPCP_SIE_BUF_RCV, c.rcv_nxt - fin_rcvd(&c) - 100, 100);
 
 	append_elem(&w, CONN0, e, len);
 	expect_ok(&w, 1);
@@ -1001,7 +1016,8 @@ Test(reject, segment_length_65535)
 	struct tcpcp_conn c;
 	struct wire w = wire_for_append(&c);
 	uint8_t *e = malloc(TCPCP_SI_SKB_HDR_LEN + 65536);
-	uint32_t len = make_seg(e, TCPCP_SIE_BUF_RCV, c.rcv_nxt - 65535, 65535);
+	uint32_t len = make_seg(e, TCPCP_SIE_BUF_RCV,
+				c.rcv_nxt - fin_rcvd(&c) - 65535, 65535);
 
 	/* the longest length pads to 65536: the padding must be counted */
 	append_elem(&w, CONN0, e, len);
@@ -1275,8 +1291,9 @@ Test(reject, fin_flags_unknown)
 	unsigned int bit;
 
 	make_conn4(&c);
-	for (bit = 2; bit < 8; bit++) {
-		c.fin_flags = (uint8_t)(TCPCP_SIE_FIN_QUEUED | 1u << bit);
+	for (bit = 3; bit < 8; bit++) {
+		c.fin_flags = (uint8_t)(TCPCP_SIE_FIN_QUEUED |
+					TCPCP_SIE_FIN_RCVD | 1u << bit);
 		expect_einval_conn(&c);
 	}
 }
@@ -1431,4 +1448,56 @@ Test(fuzz, byte_flips)
 	wire_free(&w);
 	free_queues(&c[0]);
 	free_queues(&c[1]);
+}
+
+/* The FINs must be those the state implies, and take their sequence
+ * numbers: a TCP-SI that disagrees with itself is refused. */
+Test(reject, fins_disagree_with_state)
+{
+	static const struct {
+		uint8_t state, fins;
+	} bad[] = {
+		{ ST_ESTABLISHED, TCPCP_SIE_FIN_RCVD },
+		{ ST_FIN_WAIT1, 0 },
+		{ ST_FIN_WAIT1, TCPCP_SIE_FIN_QUEUED | TCPCP_SIE_FIN_RCVD },
+		{ 5 /* FIN_WAIT2 */, TCPCP_SIE_FIN_QUEUED },
+		{ 8 /* CLOSE_WAIT */, 0 },
+		{ 9 /* LAST_ACK */, TCPCP_SIE_FIN_RCVD },
+		{ ST_CLOSING, TCPCP_SIE_FIN_QUEUED },
+		{ 8 /* CLOSE_WAIT */, TCPCP_SIE_FIN_RCVD | TCPCP_SIE_FIN_SENT },
+	};
+	struct tcpcp_conn c;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		make_conn_min(&c);
+		c.state = bad[i].state;
+		c.fin_flags = bad[i].fins;
+		set_queues(&c, 1000, 10, 0, 2000, 10);
+		expect_einval_conn(&c);
+		free_queues(&c);
+	}
+}
+
+Test(roundtrip, fin_sent_and_received)
+{
+	struct tcpcp_conn c;
+
+	make_conn4(&c); /* CLOSING: our FIN queued, the peer's received */
+	c.fin_flags |= TCPCP_SIE_FIN_SENT;
+	set_queues(&c, 0x5000, 3000, 0, 0x9000, 100);
+	cr_assert_eq(c.sndq_seq + c.sndq_len + 1, c.snd_nxt, "FIN was sent");
+	roundtrip(&c, 1);
+	free_queues(&c);
+}
+
+Test(reject, fin_sent_behind_unsent_bytes)
+{
+	struct tcpcp_conn c;
+
+	make_conn4(&c);
+	c.fin_flags |= TCPCP_SIE_FIN_SENT;
+	set_queues(&c, 0x5000, 3000, 10, 0x9000, 100);
+	expect_einval_conn(&c);
+	free_queues(&c);
 }
