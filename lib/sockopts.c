@@ -257,12 +257,14 @@ static int restore_xopts(int fd, const struct tcpcp_conn *c)
 	return 0;
 }
 
+/* IP level first: setting IP_TOS derives SO_PRIORITY from the TOS, which
+ * would overwrite the priority the program chose. */
 int sockopts_restore(int fd, const struct tcpcp_conn *c)
 {
-	int err = restore_socket_level(fd, c);
+	int err = restore_ip_level(fd, c);
 
 	if (!err)
-		err = restore_ip_level(fd, c);
+		err = restore_socket_level(fd, c);
 	if (!err)
 		err = restore_tcp_level(fd, c);
 	if (!err)
