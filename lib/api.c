@@ -58,11 +58,6 @@ bool stage_connected(int stage)
 	return stage != STAGE_UNCONNECTED;
 }
 
-static bool stage_stopped(int stage)
-{
-	return stage == STAGE_STOPPED;
-}
-
 /* TCPCP_EXEC_ALL: op on one descriptor of every socket the predicate
  * picks, each result in the list. */
 static int for_all(const struct tcpcp_backend *b, int dummy,
@@ -181,6 +176,17 @@ TCPCP_EXPORT int tcpcp_stop(int fd, int flag, struct result_list **reslst)
 	return api_finish(run(fd, flag, stage_connected, stop_op, reslst));
 }
 
+int api_resume(const struct tcpcp_backend *b, int fd, bool probe)
+{
+	int err = b->unhold ? b->unhold(fd) : 0;
+
+	if (err)
+		return err;
+	if (b->commit)
+		b->commit();
+	return b->start(fd, probe);
+}
+
 static int start_op(const struct tcpcp_backend *b, int fd, int stage,
 		    void *ctx)
 {
@@ -189,12 +195,62 @@ static int start_op(const struct tcpcp_backend *b, int fd, int stage,
 		return -EBUSY;
 	if (stage != STAGE_STOPPED)
 		return 0; /* nothing to resume */
-	return b->start(fd, true);
+	return api_resume(b, fd, true);
+}
+
+/* Every stopped socket's hold is lifted in one transaction, then each
+ * socket is started. */
+static int start_all(const struct tcpcp_backend *b, int dummy,
+		     struct result_list **reslst)
+{
+	struct reslist_builder rb;
+	struct tcp_fd_list l;
+	unsigned int i;
+	int err = tcp_fds_list(&l), *unheld = NULL;
+
+	if (err)
+		return err;
+	err = reslist_init(&rb, l.n);
+	if (!err && !(unheld = calloc(l.n ? l.n : 1, sizeof(*unheld))))
+		err = -ENOMEM;
+	for (i = 0; !err && i < l.n; i++) {
+		struct tcp_fd *t = &l.fds[i];
+
+		t->first = t->first && t->fd != dummy &&
+			   b->stage(t->fd) == STAGE_STOPPED;
+		if (t->first && b->unhold)
+			unheld[i] = b->unhold(t->fd);
+	}
+	if (!err && b->commit)
+		b->commit();
+	for (i = 0; !err && i < l.n; i++)
+		if (l.fds[i].first)
+			reslist_add(&rb, l.fds[i].fd, unheld[i] ? unheld[i] :
+				    b->start(l.fds[i].fd, true));
+	free(unheld);
+	tcp_fds_free(&l);
+	if (err)
+		reslist_discard(&rb);
+	else
+		*reslst = reslist_take(&rb);
+	return err;
 }
 
 TCPCP_EXPORT int tcpcp_start(int fd, int flag, struct result_list **reslst)
 {
-	return api_finish(run(fd, flag, stage_stopped, start_op, reslst));
+	const struct tcpcp_backend *b;
+	int err = api_begin(fd, flag, reslst, &b);
+
+	if (err || flag == TCPCP_EXEC_ONE)
+		return api_finish(err ? err :
+				  api_exec(b, fd, flag, NULL, start_op, NULL,
+					   reslst));
+	pthread_mutex_lock(&api_lock);
+	err = start_all(b, fd, reslst);
+	if (b->commit)
+		b->commit();
+	pthread_mutex_unlock(&api_lock);
+	return api_finish(err);
 }
 
 /* tcpcp_close(): a stopped socket goes silently (repair mode: no FIN, no

@@ -28,6 +28,9 @@ int api_exec(const struct tcpcp_backend *b, int fd, int flag,
 	     bool (*pick)(int stage), op_fn op, void *ctx,
 	     struct result_list **reslst);
 
+/* stopped -> running: lifts the hold (committed at once), then starts. */
+int api_resume(const struct tcpcp_backend *b, int fd, bool probe);
+
 bool stage_connected(int stage);
 int not_connected(void);
 

@@ -63,7 +63,7 @@ static int save_op(const struct tcpcp_backend *b, int fd, int stage,
 	}
 	err = b->save(fd, &s->conns[s->n]); /* frees its queues on error */
 	if (stage == STAGE_RUNNING) {
-		err2 = b->start(fd, false);
+		err2 = api_resume(b, fd, false);
 		if (!err && err2) {
 			conn_free_queues(&s->conns[s->n]);
 			err = err2;

@@ -26,6 +26,10 @@ struct tcpcp_backend {
 	int (*stage)(int fd);
 	/* running -> stopped: the peer's segments are dropped from now on */
 	int (*stop)(int fd);
+	/* queues the lifting of what holds a stopped socket's peer off
+	 * beyond the socket itself; sent by commit, which must come before
+	 * start (the window probe and its answer must get through) */
+	int (*unhold)(int fd);
 	/* stopped -> running; probe: send a window probe so the peer
 	 * retransmits at once (off for a snapshot of a live socket) */
 	int (*start)(int fd, bool probe);

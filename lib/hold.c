@@ -9,14 +9,20 @@
  * output, priority raw) until the tuple is started again or the timeout
  * (TCPCP_HOLD_SECONDS) expires.
  *
- * Elements are queued as text and sent in one transaction per call.  nft
- * 1.0.6 has no "destroy element", and one failed command fails the whole
- * transaction, so a delete is written as add + delete (the add makes sure
- * there is something to delete) and a refresh as add + delete + add.
+ * Changes are queued and sent at the end of each call (hold_nl.c), each
+ * tuple once with its last wanted state.  The table itself is made with
+ * libnftables, once per network namespace, when a change finds it missing;
+ * libnftables waits on its socket with select(), which aborts a process
+ * whose descriptor numbers reach FD_SETSIZE, so with that many descriptors
+ * open the table is made by "nft -f -" in a child instead.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/select.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <nftables/libnftables.h>
@@ -50,14 +56,11 @@ static const char table_def[] =
 	" }\n"
 	"}\n";
 
-/* Per process (a forked child gets its own netlink socket). */
+/* What this call wants changed, in order. */
 static struct {
-	pid_t pid;
-	struct nft_ctx *ctx;
-	bool ready;
-	char *batch;
-	size_t len, cap;
-} hold;
+	struct hold_change *q;
+	unsigned int n, cap;
+} pending;
 
 int hold_seconds(unsigned int *ret)
 {
@@ -113,56 +116,20 @@ int hold_tuple_of(int fd, struct hold_tuple *t)
 	return 0;
 }
 
-static int batch_grow(size_t more)
+static int queue_change(const struct hold_tuple *t, bool present,
+			unsigned int seconds)
 {
-	size_t cap = (hold.cap + more + 1) * 2;
-	char *b = realloc(hold.batch, cap);
+	if (pending.n == pending.cap) {
+		unsigned int cap = pending.cap ? pending.cap * 2 : 64;
+		struct hold_change *q = realloc(pending.q, cap * sizeof(*q));
 
-	if (!b)
-		return -1;
-	hold.batch = b;
-	hold.cap = cap;
-	return 0;
-}
-
-static int batch_printf(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static int batch_printf(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(hold.batch + hold.len, hold.cap - hold.len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return -EINVAL;
-		if (hold.len + (size_t)n < hold.cap)
-			break;
-		if (batch_grow((size_t)n))
+		if (!q)
 			return -ENOMEM;
+		pending.q = q;
+		pending.cap = cap;
 	}
-	hold.len += (size_t)n;
+	pending.q[pending.n++] = (struct hold_change){ *t, present, seconds };
 	return 0;
-}
-
-static int queue_op(const char *op, const struct hold_tuple *t,
-		    unsigned int seconds)
-{
-	char l[INET6_ADDRSTRLEN], p[INET6_ADDRSTRLEN], timeout[32] = "";
-	int af = t->family;
-
-	if (!hold.batch && batch_grow(256))
-		return -ENOMEM;
-	inet_ntop(af, t->local, l, sizeof(l));
-	inet_ntop(af, t->peer, p, sizeof(p));
-	if (!strcmp(op, "add"))
-		snprintf(timeout, sizeof(timeout), " timeout %us", seconds);
-	return batch_printf("%s element " HOLD_TABLE " hold%c { %s . %u . %s . %u%s }\n",
-			    op, af == AF_INET ? '4' : '6', l, t->lport, p,
-			    t->pport, timeout);
 }
 
 int hold_queue_add(const struct hold_tuple *t)
@@ -172,78 +139,186 @@ int hold_queue_add(const struct hold_tuple *t)
 
 	if (err || !seconds)
 		return err;
-	err = queue_op("add", t, seconds);
-	if (!err)
-		err = queue_op("delete", t, 0);
-	if (!err)
-		err = queue_op("add", t, seconds);
-	return err;
+	return queue_change(t, true, seconds);
 }
 
 int hold_queue_del(const struct hold_tuple *t)
 {
-	int err = queue_op("add", t, 1);
+	return queue_change(t, false, 0);
+}
 
-	if (!err)
-		err = queue_op("delete", t, 0);
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fail(const char *why)
+{
+	char line[160];
+
+	snprintf(line, sizeof(line), "%s", why ? why : "");
+	line[strcspn(line, "\n")] = '\0';
+	detail_set("nftables: %s", line[0] ? line : "command failed");
+	return -EIO;
+}
+
+/* The transaction in a child: nft -f - with the text on its stdin. */
+static int run_spawned(const char *cmd)
+{
+	posix_spawn_file_actions_t fa;
+	char *argv[] = { "nft", "-f", "-", NULL }, why[160] = "";
+	int in[2], err[2], status = -1;
+	ssize_t n;
+	pid_t pid;
+
+	/* a socket, not a pipe, for nft's input: send() can refuse SIGPIPE */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in))
+		return fail(strerror(errno));
+	if (pipe2(err, O_CLOEXEC)) {
+		close(in[0]);
+		close(in[1]);
+		return fail(strerror(errno));
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (posix_spawnp(&pid, "nft", &fa, NULL, argv, environ))
+		pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	close(err[1]);
+	/* a short write shows as nft's own error about the truncated input */
+	if (pid > 0)
+		write_all(in[1], cmd, strlen(cmd));
+	close(in[1]);
+	n = pid > 0 ? read(err[0], why, sizeof(why) - 1) : 0;
+	why[n > 0 ? n : 0] = '\0';
+	close(err[0]);
+	if (pid < 0)
+		return fail("cannot run nft(8) with more than 1023 descriptors open");
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : fail(why);
+}
+
+static bool is_nfnetlink(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	return !getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) &&
+	       v == AF_NETLINK;
+}
+
+/* A context whose socket is below FD_SETSIZE, or NULL: the socket takes
+ * the lowest free number, which is checked before and after. */
+static struct nft_ctx *make_ctx(void)
+{
+	int slot = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct nft_ctx *ctx;
+
+	if (slot < 0 || slot >= FD_SETSIZE) {
+		if (slot >= 0)
+			close(slot);
+		return NULL;
+	}
+	close(slot);
+	ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (ctx && !is_nfnetlink(slot)) { /* another thread took the slot */
+		nft_ctx_free(ctx);
+		return NULL;
+	}
+	if (ctx) {
+		nft_ctx_buffer_output(ctx);
+		nft_ctx_buffer_error(ctx);
+	}
+	return ctx;
+}
+
+static int make_table(void)
+{
+	struct nft_ctx *ctx = make_ctx();
+	int err;
+
+	if (!ctx)
+		return run_spawned(table_def);
+	err = nft_run_cmd_from_buffer(ctx, table_def) ?
+		      fail(nft_ctx_get_error_buffer(ctx)) : 0;
+	nft_ctx_free(ctx);
 	return err;
 }
 
-static int run(const char *cmd)
+/* The last wanted state of each tuple: a tuple may be held and released
+ * within one call (a snapshot), and one batch may not change it twice.
+ * Sorted by tuple, then by order of arrival; the last of each run wins. */
+struct ordered {
+	struct hold_change c;
+	unsigned int order;
+};
+
+static int by_tuple_then_order(const void *a, const void *b)
 {
-	int rc = nft_run_cmd_from_buffer(hold.ctx, cmd);
-	const char *why = nft_ctx_get_error_buffer(hold.ctx);
+	const struct ordered *x = a, *y = b;
+	int d = memcmp(&x->c.t, &y->c.t, sizeof(x->c.t));
 
-	if (rc) {
-		char line[160];
-
-		snprintf(line, sizeof(line), "%s", why ? why : "");
-		line[strcspn(line, "\n")] = '\0';
-		detail_set("nftables: %s", line[0] ? line : "command failed");
-	}
-	return rc ? -EIO : 0;
+	if (d)
+		return d;
+	return (x->order > y->order) - (x->order < y->order);
 }
 
-/* The table is made once per network namespace and then shared. */
-static int ensure_table(void)
+static int squash(struct hold_change *q, unsigned int *n)
 {
-	if (hold.pid != getpid()) {
-		if (hold.ctx)
-			nft_ctx_free(hold.ctx);
-		hold.ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-		hold.pid = getpid();
-		hold.ready = false;
-		if (!hold.ctx)
-			return -ENOMEM;
-		nft_ctx_buffer_output(hold.ctx);
-		nft_ctx_buffer_error(hold.ctx);
-	}
-	if (hold.ready)
-		return 0;
-	if (run("list table " HOLD_TABLE) && run(table_def))
-		return -EIO;
-	hold.ready = true;
+	struct ordered *o = malloc((*n ? *n : 1) * sizeof(*o));
+	unsigned int i, out = 0;
+
+	if (!o)
+		return -ENOMEM;
+	for (i = 0; i < *n; i++)
+		o[i] = (struct ordered){ q[i], i };
+	qsort(o, *n, sizeof(*o), by_tuple_then_order);
+	for (i = 0; i < *n; i++)
+		if (i + 1 == *n || memcmp(&o[i].c.t, &o[i + 1].c.t,
+					  sizeof(o[i].c.t)))
+			q[out++] = o[i].c;
+	free(o);
+	*n = out;
 	return 0;
 }
 
 int hold_commit(void)
 {
+	unsigned int n = pending.n;
 	int err;
 
-	if (!hold.len)
+	pending.n = 0;
+	if (!n)
 		return 0;
-	err = ensure_table();
+	err = squash(pending.q, &n);
 	if (!err)
-		err = run(hold.batch);
-	hold.len = 0;
-	if (hold.batch)
-		hold.batch[0] = '\0';
+		err = hold_nl_commit(pending.q, n);
+	if (err == -ENOENT) { /* no table yet in this network namespace */
+		err = make_table();
+		if (!err)
+			err = hold_nl_commit(pending.q, n);
+	}
 	if (err) {
 		char why[160];
 
-		snprintf(why, sizeof(why), "%s", tcpcp_strerror_detail());
-		detail_set("%s; no hold: a peer's segment after close gets a RST",
-			   why);
+		snprintf(why, sizeof(why), "%s", err == -EIO ?
+			 tcpcp_strerror_detail() : strerror(-err));
+		detail_set("hold: %s; no hold: a peer's segment after close gets "
+			   "a RST", why);
 	}
 	return err;
 }

@@ -3,6 +3,7 @@
 #ifndef TCPCP_HOLD_H
 #define TCPCP_HOLD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct hold_tuple {
@@ -21,6 +22,16 @@ int hold_tuple_of(int fd, struct hold_tuple *t);
 /* Queued until hold_commit(); 0 or -errno (-EINVAL: a bad variable). */
 int hold_queue_add(const struct hold_tuple *t);
 int hold_queue_del(const struct hold_tuple *t);
+
+/* A set element's wanted state, for hold_nl.c. */
+struct hold_change {
+	struct hold_tuple t;
+	bool present;        /* held (for seconds) or released */
+	unsigned int seconds;
+};
+
+/* Sends changes in nf_tables batches (at most a few hundred each). */
+int hold_nl_commit(const struct hold_change *c, unsigned int n);
 
 /* Sends what was queued in one transaction.  When nftables cannot be used
  * the calls still work: this returns -EIO and says why in the detail, and

@@ -40,6 +40,8 @@ enum block_kind {
 int block_install(int fd, uint32_t flags);
 int block_read(int fd, uint32_t *ret_flags);
 int block_remove(int fd);
+/* block_install, refused (EBUSY) over a filter of the program's own. */
+int block_claim(int fd, uint32_t flags);
 
 int repair_set(int fd, int mode);
 /* Queues the hold of a stopped socket's 4-tuple (see hold.c). */

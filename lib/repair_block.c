@@ -14,6 +14,7 @@
 #include <linux/filter.h>
 #include <sys/socket.h>
 
+#include "internal.h"
 #include "repair.h"
 
 #define BLOCK_MAGIC 0x74637032u /* "tcp2" */
@@ -66,4 +67,21 @@ int block_remove(int fd)
 	    errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+/* Installs the block unless the program has a filter of its own, which
+ * the block would silently replace (EBUSY: the socket is not ours to lock). */
+int block_claim(int fd, uint32_t flags)
+{
+	uint32_t old;
+	int kind = block_read(fd, &old);
+
+	if (kind < 0)
+		return kind;
+	if (kind == BLOCK_OTHER) {
+		detail_set("socket has a filter of its own; tcpcp would "
+			   "replace it");
+		return -EBUSY;
+	}
+	return block_install(fd, flags);
 }

@@ -23,17 +23,12 @@ int hold_add(int fd)
 	return err ? err : hold_queue_add(&t);
 }
 
-/* The hold is lifted at once: the window probe must get through. */
-static int hold_lift(int fd)
+static int repair_unhold(int fd)
 {
 	struct hold_tuple t;
 	int err = hold_tuple_of(fd, &t);
 
-	if (!err)
-		err = hold_queue_del(&t);
-	if (!err)
-		hold_commit();
-	return err;
+	return err ? err : hold_queue_del(&t);
 }
 
 int repair_set(int fd, int mode)
@@ -107,20 +102,11 @@ static int repair_stage(int fd)
 static int repair_stop(int fd)
 {
 	socklen_t len = sizeof(int);
-	uint32_t flags = 0;
-	int reuse, kind, err;
+	int reuse, err;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &len))
 		return -errno;
-	kind = block_read(fd, &flags);
-	if (kind < 0)
-		return kind;
-	if (kind == BLOCK_OTHER) {
-		detail_set("socket has a filter of its own; tcpcp would "
-			   "replace it");
-		return -EBUSY;
-	}
-	err = block_install(fd, reuse ? BLOCK_REUSEADDR : 0);
+	err = block_claim(fd, reuse ? BLOCK_REUSEADDR : 0);
 	if (err)
 		return err;
 	err = repair_set(fd, TCP_REPAIR_ON);
@@ -153,12 +139,11 @@ static int check_device(int fd)
 	return 0;
 }
 
-static int repair_start(int fd, bool probe)
+static int leave_repair(int fd, bool probe, uint32_t *flags)
 {
-	uint32_t flags = 0;
-	int kind, err, one = 1;
+	int kind, err;
 
-	kind = block_read(fd, &flags);
+	kind = block_read(fd, flags);
 	if (kind < 0)
 		return kind;
 	err = check_device(fd);
@@ -167,17 +152,25 @@ static int repair_start(int fd, bool probe)
 	 * here, with the socket still stopped, not half-way. */
 	if (!err)
 		err = repair_set(fd, TCP_REPAIR_ON);
-	/* lift hold and block before repair-off, so the probe and its answer
-	 * get through */
-	if (!err)
-		err = hold_lift(fd);
+	/* the block goes before repair-off, so that the probe's answer gets in */
 	if (!err)
 		err = block_remove(fd);
 	if (err)
 		return err;
 	err = repair_set(fd, probe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP);
+	if (err)
+		block_install(fd, *flags);
+	return err;
+}
+
+/* The hold was lifted before this call; a start that fails puts it back
+ * (sent with the call's commit), so the socket stays fully stopped. */
+static int repair_start(int fd, bool probe)
+{
+	uint32_t flags = 0;
+	int err = leave_repair(fd, probe, &flags), one = 1;
+
 	if (err) {
-		block_install(fd, flags);
 		hold_add(fd);
 		return err;
 	}
@@ -197,6 +190,7 @@ const struct tcpcp_backend backend_repair = {
 	.probe = repair_probe,
 	.stage = repair_stage,
 	.stop = repair_stop,
+	.unhold = repair_unhold,
 	.start = repair_start,
 	.save = repair_save,
 	.restore = repair_restore,

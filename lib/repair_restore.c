@@ -268,18 +268,8 @@ int repair_restore(int fd, const struct tcpcp_conn *c)
 {
 	uint32_t flags = (c->sk_flags & TCPCP_SIE_SOCK_REUSEADDR) ?
 				 BLOCK_REUSEADDR : 0;
-	int err, kind;
+	int err = block_claim(fd, flags);
 
-	kind = block_read(fd, &flags);
-	if (kind < 0)
-		return kind;
-	if (kind == BLOCK_OTHER) {
-		detail_set("socket has a filter of its own; tcpcp would "
-			   "replace it");
-		return -EBUSY;
-	}
-	flags = (c->sk_flags & TCPCP_SIE_SOCK_REUSEADDR) ? BLOCK_REUSEADDR : 0;
-	err = block_install(fd, flags);
 	if (err)
 		return err;
 	err = repair_set(fd, TCP_REPAIR_ON);

@@ -3,7 +3,7 @@
 # Sourced by ./demo and ./test; safe to run again.
 set -eu
 
-PACKAGES="meson ninja-build gcc make pkg-config libcriterion-dev libnftables-dev nftables
+PACKAGES="meson ninja-build gcc make pkg-config libcriterion-dev libnftables-dev libnftnl-dev libmnl-dev nftables
 	iproute2 python3 linux-headers-amd64"
 
 need_root() {

@@ -48,19 +48,18 @@ void testnet_enter(void)
 	close(fd);
 }
 
-void testnet_nofile(unsigned int n)
+bool testnet_nofile(unsigned int n)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		die("getrlimit");
 	if (rl.rlim_cur >= n)
-		return;
+		return true;
 	rl.rlim_cur = n;
 	if (rl.rlim_max < n)
 		rl.rlim_max = n;
-	if (setrlimit(RLIMIT_NOFILE, &rl))
-		die("setrlimit RLIMIT_NOFILE");
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0;
 }
 
 static socklen_t loopback(int family, uint16_t port, struct sockaddr_in6 *sa)

@@ -14,8 +14,9 @@
 /* Criterion .init: unshare the network namespace and bring lo up. */
 void testnet_enter(void);
 
-/* Raises RLIMIT_NOFILE to at least n (the hard limit allowing). */
-void testnet_nofile(unsigned int n);
+/* Raises RLIMIT_NOFILE to at least n; false if the hard limit is lower
+ * and cannot be raised (no CAP_SYS_RESOURCE): the test should skip. */
+bool testnet_nofile(unsigned int n);
 
 int tn_listen(int family, uint16_t *ret_port);
 /* Connects to loopback:port; rcvbuf > 0 is set before connecting. */

@@ -15,6 +15,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/filter.h>
+
+#define BLOCK_PROBE_LEN 8
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -468,4 +471,21 @@ Test(errors, linklocal_with_device_works)
 	cr_expect_eq(read(fd, &c, 1), 1);
 	cr_expect_eq(c, 'b');
 	free(rl);
+}
+
+/* A socket filter the program attached itself would be replaced by the
+ * stop block: the socket is not tcpcp's to lock, and stays as it was. */
+Test(errors, ebusy_program_filter)
+{
+	struct sock_filter prog[BLOCK_PROBE_LEN];
+	socklen_t len = BLOCK_PROBE_LEN;
+	int peer, fd = connected(AF_INET, &peer);
+	int lone = socket(AF_INET, SOCK_STREAM, 0);
+
+	tn_block(fd);
+	tn_block(lone);
+	expect_errno(OP_STOP, fd, TCPCP_EXEC_ONE, EBUSY);
+	expect_errno(OP_SET_SI, lone, TCPCP_EXEC_ONE, EBUSY);
+	cr_assert_eq(getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, prog, &len), 0);
+	cr_expect_eq(len, 1, "the program's one-instruction filter is intact");
 }
