@@ -213,6 +213,33 @@ static void scope_by_name(const struct tcpcp_conn *c, struct sockaddr_in6 *sa)
 		sa->sin6_scope_id = idx;
 }
 
+/*
+ * The segment size is computed once, at connect(), from the MSS clamp of
+ * that moment; TCP_REPAIR_OPTIONS raises the clamp afterwards but nothing
+ * recomputes it, and the connection would go on with 524-byte segments.
+ * A user MSS set just for the connect makes it the size the connection
+ * had (which the kernel had also bounded to half the peer's largest
+ * window: larger segments stall on a small window), and is cleared after.
+ */
+#define MAXSEG_LIMIT 32767
+
+static void mss_for_connect(int fd, const struct tcpcp_conn *c)
+{
+	int mss = (int)(c->snd_mss ? c->snd_mss : c->mss_clamp);
+
+	if (mss > MAXSEG_LIMIT)
+		mss = MAXSEG_LIMIT;
+	if (mss >= 88) /* TCP_MIN_MSS */
+		setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
+}
+
+static void mss_after_connect(int fd)
+{
+	int none = 0;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &none, sizeof(none));
+}
+
 static int connect_repaired(int fd, const struct tcpcp_conn *c)
 {
 	struct sockaddr_in6 sa;
@@ -220,6 +247,7 @@ static int connect_repaired(int fd, const struct tcpcp_conn *c)
 	int err;
 
 	scope_by_name(c, &sa);
+	mss_for_connect(fd, c);
 	if (bind(fd, (struct sockaddr *)&sa, len))
 		return -errno;
 	err = set_queue_seqs(fd, c);
@@ -227,8 +255,10 @@ static int connect_repaired(int fd, const struct tcpcp_conn *c)
 		return err;
 	len = make_addr(c, false, &sa);
 	scope_by_name(c, &sa);
-	if (!connect(fd, (struct sockaddr *)&sa, len))
+	if (!connect(fd, (struct sockaddr *)&sa, len)) {
+		mss_after_connect(fd);
 		return 0;
+	}
 	err = -errno;
 	if (err == -EADDRNOTAVAIL || err == -EADDRINUSE)
 		detail_set("a socket with this connection's addresses and ports "

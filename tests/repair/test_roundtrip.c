@@ -133,3 +133,33 @@ Test(roundtrip, snapshot_of_live_socket)
 	free(buf);
 	side_verify(&s);
 }
+
+static unsigned int snd_mss(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	cr_assert_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	return ti.tcpi_snd_mss;
+}
+
+/* The rebuilt socket sends segments of the size the connection used (up
+ * to what TCP_MAXSEG can express), not the 536-byte default it would be
+ * left with: on a fast path that is the difference between full speed
+ * and a crawl. */
+Test(roundtrip, segment_size_kept)
+{
+	struct peer_cfg cfg = queued_both_ways(AF_INET);
+	unsigned int before, want;
+	struct side s;
+
+	cfg.block = false;
+	cfg.rcvbuf = 0;
+	side_open(&s, &cfg, 1 << 20);
+	before = snd_mss(s.fds[0]);
+	want = before < 32755 ? before : 32755;
+	checkpoint_one(&s);
+	cr_expect_geq(snd_mss(s.fds[0]), want, "MSS %u after, %u before",
+		      snd_mss(s.fds[0]), before);
+	side_verify(&s);
+}
