@@ -23,8 +23,6 @@
 #include <spawn.h>
 #include <sys/select.h>
 #include <sys/wait.h>
-#include <stdarg.h>
-#include <limits.h>
 #include <nftables/libnftables.h>
 #include <stdio.h>
 #include <stdlib.h>
