@@ -389,31 +389,36 @@ static int check_queues(const struct tcpcp_conn *c)
 int si_decode_conn(const void *buf, uint32_t size, uint32_t *offset,
 		   struct tcpcp_conn *ret)
 {
-	const uint8_t *h = (const uint8_t *)buf + *offset;
+	struct tcpcp_conn c;
+	const uint8_t *h;
 	uint32_t len;
 	int err;
 
 	if (*offset > size || size - *offset < TCPCP_SI_HDR_LEN)
 		return -EINVAL;
+	h = (const uint8_t *)buf + *offset;
 	len = get32(h);
 	if ((uint64_t)len * 4 < TCPCP_SI_HDR_LEN ||
 	    (uint64_t)len * 4 > size - *offset)
 		return -EINVAL;
 	len *= 4;
 
-	memset(ret, 0, sizeof(*ret));
-	decode_id(h, ret);
-	decode_general(h, ret);
-	decode_sockopt(h, ret);
-	err = check_header(ret);
+	/* *ret is written only once the connection is known good */
+	memset(&c, 0, sizeof(c));
+	decode_id(h, &c);
+	decode_general(h, &c);
+	decode_sockopt(h, &c);
+	err = check_header(&c);
 	if (!err)
-		err = decode_elements(h + TCPCP_SI_HDR_LEN, h + len, ret);
+		err = decode_elements(h + TCPCP_SI_HDR_LEN, h + len,
+				      &c);
 	if (!err)
-		err = check_queues(ret);
+		err = check_queues(&c);
 	if (err)
 		return err;
-	ret->raw = h;
-	ret->raw_len = len;
+	c.raw = h;
+	c.raw_len = len;
+	*ret = c;
 	*offset += len;
 	return 0;
 }
