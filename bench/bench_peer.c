@@ -11,33 +11,10 @@
 #include <unistd.h>
 
 #include "bench_peer.h"
+#include "ctlmsg.h"
 #include "testnet.h"
 
 #define PEER_MS 60000
-
-static void ctl_send(int ctl, const char *msg)
-{
-	if (write(ctl, msg, strlen(msg) + 1) < 0)
-		_exit(3);
-}
-
-static char ctl_get(int ctl)
-{
-	char c = 0;
-
-	if (read(ctl, &c, 1) != 1)
-		_exit(4); /* the benchmark is gone: so are we */
-	return c;
-}
-
-static void peer_fail(int ctl, const char *why)
-{
-	char msg[300];
-
-	snprintf(msg, sizeof(msg), "FAIL: %s", why);
-	ctl_send(ctl, msg);
-	_exit(1);
-}
 
 static void peer_connect(struct xfer *x, unsigned int n, uint16_t port,
 			 size_t q)
@@ -64,10 +41,10 @@ static void peer_send_and_block(struct xfer *x, unsigned int n, int ctl)
 	unsigned int i;
 
 	if (xfer_pump(x, n, PEER_MS, err, sizeof(err)))
-		peer_fail(ctl, err);
+		ctlmsg_fail(ctl, err);
 	for (i = 0; i < n; i++) {
 		if (!tn_wait_q(x[i].fd, tn_outq, 0, PEER_MS))
-			peer_fail(ctl, "our bytes were never acknowledged");
+			ctlmsg_fail(ctl, "our bytes were never acknowledged");
 		tn_block(x[i].fd);
 	}
 }
@@ -83,11 +60,11 @@ static void peer_verify(struct xfer *x, unsigned int n, size_t q, int ctl)
 		tn_unblock(x[i].fd);
 		x[i].rx_end = q + BPEER_EXTRA;
 	}
-	ctl_send(ctl, "U");
+	ctlmsg_send(ctl, "U");
 	if (xfer_pump(x, n, PEER_MS, err, sizeof(err)) ||
 	    xfer_quiet(x, n, err, sizeof(err)))
-		peer_fail(ctl, err);
-	ctl_send(ctl, "OK");
+		ctlmsg_fail(ctl, err);
+	ctlmsg_send(ctl, "OK");
 }
 
 /* A reset, not a FIN: no TIME_WAIT or orphan is left behind, and the
@@ -109,11 +86,11 @@ static void peer_main(uint16_t port, unsigned int n, size_t q, int ctl)
 	char c;
 
 	if (!x)
-		peer_fail(ctl, "calloc");
+		ctlmsg_fail(ctl, "calloc");
 	peer_connect(x, n, port, q);
 	peer_send_and_block(x, n, ctl);
-	ctl_send(ctl, "R");
-	while ((c = ctl_get(ctl)) == 'V')
+	ctlmsg_send(ctl, "R");
+	while ((c = ctlmsg_get(ctl)) == 'V')
 		peer_verify(x, n, q, ctl);
 	peer_reset_all(x, n);
 	_exit(0);
@@ -138,27 +115,11 @@ void bpeer_spawn(uint16_t port, unsigned int n, size_t q, struct bpeer *ret)
 	ret->ctl = sv[0];
 }
 
-static int ctl_read(struct bpeer *p, char *msg, size_t len)
-{
-	size_t n = 0;
-
-	while (n + 1 < len) {
-		if (read(p->ctl, msg + n, 1) != 1) {
-			snprintf(msg, len, "peer died without a verdict");
-			return -1;
-		}
-		if (msg[n++] == '\0')
-			return 0;
-	}
-	msg[n] = '\0';
-	return 0;
-}
-
 void bpeer_wait_ready(struct bpeer *p)
 {
 	char msg[300];
 
-	if (ctl_read(p, msg, sizeof(msg)) || strcmp(msg, "R")) {
+	if (ctlmsg_read(p->ctl, msg, sizeof(msg)) || strcmp(msg, "R")) {
 		fprintf(stderr, "bench: peer: %s\n", msg);
 		exit(1);
 	}
@@ -170,7 +131,7 @@ void bpeer_verify_begin(struct bpeer *p)
 
 	if (write(p->ctl, "V", 1) != 1)
 		abort();
-	if (ctl_read(p, msg, sizeof(msg)) || strcmp(msg, "U")) {
+	if (ctlmsg_read(p->ctl, msg, sizeof(msg)) || strcmp(msg, "U")) {
 		fprintf(stderr, "bench: peer: %s\n", msg);
 		exit(1);
 	}
@@ -178,7 +139,7 @@ void bpeer_verify_begin(struct bpeer *p)
 
 int bpeer_verdict(struct bpeer *p, char *msg, size_t len)
 {
-	if (ctl_read(p, msg, len))
+	if (ctlmsg_read(p->ctl, msg, len))
 		return -1;
 	return strcmp(msg, "OK") ? -1 : 0;
 }

@@ -10,33 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ctlmsg.h"
 #include "peer.h"
 #include "testnet.h"
 
 #define PEER_MS 60000
-
-static void ctl_send(int ctl, const char *msg)
-{
-	if (write(ctl, msg, strlen(msg) + 1) < 0)
-		_exit(3);
-}
-
-static void ctl_expect(int ctl, char c)
-{
-	char got = 0;
-
-	if (read(ctl, &got, 1) != 1 || got != c)
-		_exit(4);
-}
-
-static void peer_fail(int ctl, const char *why)
-{
-	char msg[300];
-
-	snprintf(msg, sizeof(msg), "FAIL: %s", why);
-	ctl_send(ctl, msg);
-	_exit(1);
-}
 
 static void send_initial(const struct peer_cfg *cfg, struct xfer *x, int ctl)
 {
@@ -48,10 +26,10 @@ static void send_initial(const struct peer_cfg *cfg, struct xfer *x, int ctl)
 		x[i].rx_end = 0;
 	}
 	if (xfer_pump(x, cfg->nconns, PEER_MS, err, sizeof(err)))
-		peer_fail(ctl, err);
+		ctlmsg_fail(ctl, err);
 	for (i = 0; i < cfg->nconns; i++) {
 		if (!tn_wait_q(x[i].fd, tn_outq, 0, PEER_MS))
-			peer_fail(ctl, "server never acknowledged our bytes");
+			ctlmsg_fail(ctl, "server never acknowledged our bytes");
 		if (cfg->block)
 			tn_block(x[i].fd);
 	}
@@ -64,7 +42,7 @@ static void peer_main(const struct peer_cfg *cfg, int ctl)
 	unsigned int i;
 
 	if (!x)
-		peer_fail(ctl, "calloc");
+		ctlmsg_fail(ctl, "calloc");
 	for (i = 0; i < cfg->nconns; i++) {
 		uint16_t port;
 
@@ -75,8 +53,9 @@ static void peer_main(const struct peer_cfg *cfg, int ctl)
 		x[i].rx_seed = PEER_RX_SEED(port);
 	}
 	send_initial(cfg, x, ctl);
-	ctl_send(ctl, "R");
-	ctl_expect(ctl, 'G');
+	ctlmsg_send(ctl, "R");
+	if (ctlmsg_get(ctl) != 'G')
+		_exit(4);
 	for (i = 0; cfg->block && i < cfg->nconns; i++)
 		tn_unblock(x[i].fd);
 	for (i = 0; i < cfg->nconns; i++) {
@@ -85,9 +64,11 @@ static void peer_main(const struct peer_cfg *cfg, int ctl)
 	}
 	if (xfer_pump(x, cfg->nconns, PEER_MS, err, sizeof(err)) ||
 	    xfer_quiet(x, cfg->nconns, err, sizeof(err)))
-		peer_fail(ctl, err);
-	ctl_send(ctl, "OK");
-	ctl_expect(ctl, 'Q'); /* keep the connections open until told */
+		ctlmsg_fail(ctl, err);
+	ctlmsg_send(ctl, "OK");
+	/* keep the connections open until told */
+	if (ctlmsg_get(ctl) != 'Q')
+		_exit(4);
 	_exit(0);
 }
 
@@ -110,29 +91,11 @@ void peer_spawn(const struct peer_cfg *cfg, struct peer *ret)
 	ret->ctl = sv[0];
 }
 
-static int ctl_read(struct peer *p, char *msg, size_t len)
-{
-	size_t n = 0;
-
-	while (n + 1 < len) {
-		ssize_t r = read(p->ctl, msg + n, 1);
-
-		if (r != 1) {
-			snprintf(msg, len, "peer died without a verdict");
-			return -1;
-		}
-		if (msg[n++] == '\0')
-			return 0;
-	}
-	msg[n] = '\0';
-	return 0;
-}
-
 void peer_wait_ready(struct peer *p)
 {
 	char msg[300];
 
-	if (ctl_read(p, msg, sizeof(msg)) || strcmp(msg, "R")) {
+	if (ctlmsg_read(p->ctl, msg, sizeof(msg)) || strcmp(msg, "R")) {
 		fprintf(stderr, "peer: %s\n", msg);
 		abort();
 	}
@@ -146,7 +109,7 @@ void peer_release(struct peer *p)
 
 int peer_finish(struct peer *p, char *msg, size_t len)
 {
-	int rc = ctl_read(p, msg, len), status;
+	int rc = ctlmsg_read(p->ctl, msg, len), status;
 
 	if (!rc && strcmp(msg, "OK"))
 		rc = -1;
