@@ -98,28 +98,20 @@ static void peer_main(uint16_t port, unsigned int n, size_t q, int ctl)
 
 void bpeer_spawn(uint16_t port, unsigned int n, size_t q, struct bpeer *ret)
 {
-	int sv[2];
-	pid_t pid;
+	int ctl;
+	pid_t pid = ctlmsg_fork(&ctl);
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		abort();
-	pid = fork();
-	if (pid < 0)
-		abort();
-	if (pid == 0) {
-		close(sv[0]);
-		peer_main(port, n, q, sv[1]);
-	}
-	close(sv[1]);
+	if (pid == 0)
+		peer_main(port, n, q, ctl);
 	ret->pid = pid;
-	ret->ctl = sv[0];
+	ret->ctl = ctl;
 }
 
 void bpeer_wait_ready(struct bpeer *p)
 {
 	char msg[300];
 
-	if (ctlmsg_read(p->ctl, msg, sizeof(msg)) || strcmp(msg, "R")) {
+	if (ctlmsg_expect(p->ctl, "R", msg, sizeof(msg))) {
 		fprintf(stderr, "bench: peer: %s\n", msg);
 		exit(1);
 	}
@@ -131,7 +123,7 @@ void bpeer_verify_begin(struct bpeer *p)
 
 	if (write(p->ctl, "V", 1) != 1)
 		abort();
-	if (ctlmsg_read(p->ctl, msg, sizeof(msg)) || strcmp(msg, "U")) {
+	if (ctlmsg_expect(p->ctl, "U", msg, sizeof(msg))) {
 		fprintf(stderr, "bench: peer: %s\n", msg);
 		exit(1);
 	}

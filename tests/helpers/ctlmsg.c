@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* See ctlmsg.h. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,4 +46,26 @@ int ctlmsg_read(int ctl, char *msg, size_t len)
 	}
 	msg[n] = '\0';
 	return 0;
+}
+
+int ctlmsg_expect(int ctl, const char *want, char *msg, size_t len)
+{
+	if (ctlmsg_read(ctl, msg, len) || strcmp(msg, want))
+		return -1;
+	return 0;
+}
+
+pid_t ctlmsg_fork(int *ret_ctl)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		abort();
+	pid = fork();
+	if (pid < 0)
+		abort();
+	close(sv[pid ? 1 : 0]);
+	*ret_ctl = sv[pid ? 0 : 1];
+	return pid;
 }

@@ -74,28 +74,20 @@ static void peer_main(const struct peer_cfg *cfg, int ctl)
 
 void peer_spawn(const struct peer_cfg *cfg, struct peer *ret)
 {
-	int sv[2];
-	pid_t pid;
+	int ctl;
+	pid_t pid = ctlmsg_fork(&ctl);
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		abort();
-	pid = fork();
-	if (pid < 0)
-		abort();
-	if (pid == 0) {
-		close(sv[0]);
-		peer_main(cfg, sv[1]);
-	}
-	close(sv[1]);
+	if (pid == 0)
+		peer_main(cfg, ctl);
 	ret->pid = pid;
-	ret->ctl = sv[0];
+	ret->ctl = ctl;
 }
 
 void peer_wait_ready(struct peer *p)
 {
 	char msg[300];
 
-	if (ctlmsg_read(p->ctl, msg, sizeof(msg)) || strcmp(msg, "R")) {
+	if (ctlmsg_expect(p->ctl, "R", msg, sizeof(msg))) {
 		fprintf(stderr, "peer: %s\n", msg);
 		abort();
 	}
