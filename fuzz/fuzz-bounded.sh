@@ -35,6 +35,7 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
 if [ "$rc" -ne 0 ]; then
 	echo "fuzz-bounded: the fuzzer failed (exit $rc); reproducers:" >&2
 	ls -l "$artifacts" >&2
-	echo "replay one with si_codec_replay FILE; keep it in fuzz/crashes/" >&2
+	echo "replay one with si_codec_replay FILE (image_replay for" \
+		"fuzz_image); keep it in fuzz/crashes/ (crashes-image/)" >&2
 fi
 exit "$rc"
