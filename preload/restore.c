@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * TCPCP_RESTORE: the restarted process gets its connections back when it
+ * claims them.  The constructor only reads and checks the image; the hold
+ * keeps the peers from seeing a RST meanwhile.
+ *
+ *  - accepted: the program's bind() to the address their listener had
+ *    rebuilds them (set_si, start), gives each SO_REUSEADDR (repair-off
+ *    cleared it) and the program's listener too, so its bind succeeds;
+ *    accept() then returns them first (handback.c);
+ *  - connected: the program's connect() to the same peer makes its socket
+ *    the restored connection;
+ *  - TCPCP_RESTORE_FD=1: everything at its old descriptor, at start;
+ *  - what nobody claims in TCPCP_CLAIM_SECONDS is started and closed
+ *    gracefully (FIN), never abandoned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/image.h"
+#include "../lib/si_codec.h"
+#include "../signals/signals.h"
+#include "shim.h"
+#include "tcpcp.h"
+
+enum claim_state { UNCLAIMED, CLAIMED, FAILED };
+
+struct claim {
+	const uint8_t *raw; /* the connection's TCP-SI bytes in img.si */
+	uint32_t raw_len;
+	struct sockaddr_in6 local, peer;
+	struct image_conn rec;
+	enum claim_state state;
+};
+
+static struct image img;
+static struct claim *claims;
+static unsigned int n_claims;
+static unsigned int n_left; /* UNCLAIMED */
+static uint64_t deadline_ms;
+static pthread_mutex_t restore_lock = PTHREAD_MUTEX_INITIALIZER;
+
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t now_ms(void)
+{
+	return now_us() / 1000;
+}
+
+bool restore_pending(void)
+{
+	return __atomic_load_n(&n_left, __ATOMIC_RELAXED) > 0;
+}
+
+static void conn_addr(const struct tcpcp_conn *c, bool local,
+		      struct sockaddr_in6 *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	if (c->ip_version == 4) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(local ? c->local_port : c->peer_port);
+		memcpy(&s4->sin_addr, local ? c->local_addr : c->peer_addr, 4);
+		return;
+	}
+	sa->sin6_family = AF_INET6;
+	sa->sin6_port = htons(local ? c->local_port : c->peer_port);
+	memcpy(&sa->sin6_addr, local ? c->local_addr : c->peer_addr, 16);
+	sa->sin6_scope_id = c->scope_id;
+}
+
+static int index_claims(void)
+{
+	uint32_t off = TCPCP_SI_TOTAL_HDR_LEN;
+	struct tcpcp_conn c;
+	unsigned int i;
+	int err;
+
+	claims = calloc(img.n_conns ? img.n_conns : 1, sizeof(*claims));
+	if (!claims)
+		return -ENOMEM;
+	for (i = 0; i < img.n_conns; i++) {
+		err = si_decode_conn(img.si, img.si_len, &off, &c);
+		if (err)
+			return err; /* image_read checked it: cannot happen */
+		claims[i].raw = c.raw;
+		claims[i].raw_len = c.raw_len;
+		conn_addr(&c, true, &claims[i].local);
+		conn_addr(&c, false, &claims[i].peer);
+		claims[i].rec = img.conns[i];
+		claims[i].state = UNCLAIMED;
+	}
+	n_claims = img.n_conns;
+	return 0;
+}
+
+void restore_load(void)
+{
+	char why[256];
+	int err;
+
+	if (!shim_cfg.restore[0])
+		return;
+	/* consumed here: a child or an exec'd program must not claim again */
+	unsetenv("TCPCP_RESTORE");
+	err = image_read(shim_cfg.restore, &img, why, sizeof(why));
+	if (!err)
+		err = index_claims();
+	if (err) {
+		shim_log("not restoring from %s: %s; the program starts "
+			 "without its connections", shim_cfg.restore,
+			 why[0] ? why : strerror(-err));
+		image_free(&img);
+		n_claims = 0;
+		return;
+	}
+	deadline_ms = now_ms() + shim_cfg.claim_seconds * 1000ull;
+	__atomic_store_n(&n_left, n_claims, __ATOMIC_RELAXED);
+	shim_log("restoring %u connections from %s (pid %u on %s); they come "
+		 "back when the program binds their listener or connects to "
+		 "their peer, within %u s",
+		 n_claims, shim_cfg.restore, img.pid, img.host,
+		 shim_cfg.claim_seconds);
+}
+
+/* One TCP-SI holding the chosen connections, for tcpcp_set_si(). */
+static void *subset_si(const unsigned int *idx, unsigned int n,
+		       uint32_t *ret_size)
+{
+	uint32_t size = TCPCP_SI_TOTAL_HDR_LEN, off;
+	unsigned int i;
+	uint8_t *buf;
+
+	for (i = 0; i < n; i++)
+		size += claims[idx[i]].raw_len;
+	buf = malloc(size);
+	if (!buf)
+		return NULL;
+	si_encode_total(buf, size, (uint16_t)n);
+	off = TCPCP_SI_TOTAL_HDR_LEN;
+	for (i = 0; i < n; i++) {
+		memcpy(buf + off, claims[idx[i]].raw, claims[idx[i]].raw_len);
+		off += claims[idx[i]].raw_len;
+	}
+	*ret_size = size;
+	return buf;
+}
+
+static void log_failed(const struct claim *c, int err, const char *detail)
+{
+	char l[64], p[64];
+
+	shim_log("restoring %s <-> %s failed: %s%s%s",
+		 sa_str((const struct sockaddr *)&c->local, l, sizeof(l)),
+		 sa_str((const struct sockaddr *)&c->peer, p, sizeof(p)),
+		 strerror(err), detail && *detail ? ": " : "",
+		 detail ? detail : "");
+}
+
+/*
+ * Rebuilds and starts claims idx[0..n); ret_fds[i] is the live descriptor
+ * or -1 (logged, state FAILED).  In a shim critical section: the library's
+ * lock must never be held by a parked thread.
+ */
+static void rebuild(const unsigned int *idx, unsigned int n, int *ret_fds)
+{
+	struct result_list *rl = NULL, *sl = NULL;
+	uint32_t size = 0;
+	unsigned int i;
+	void *si;
+	int dummy;
+
+	for (i = 0; i < n; i++)
+		ret_fds[i] = -1;
+	crit_enter();
+	si = subset_si(idx, n, &size);
+	dummy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (si && dummy >= 0 &&
+	    tcpcp_set_si(dummy, TCPCP_EXEC_ALL, si, size, &rl) == TCPCP_RET_OK) {
+		for (i = 0; i < n && i < rl->fd_all; i++) {
+			int fd = rl->fdrs[i].result;
+
+			if (fd < 0) {
+				log_failed(&claims[idx[i]], -fd,
+					   tcpcp_strerror_detail());
+				continue;
+			}
+			if (tcpcp_start(fd, TCPCP_EXEC_ONE, &sl) != TCPCP_RET_OK) {
+				log_failed(&claims[idx[i]], errno,
+					   tcpcp_strerror_detail());
+				close(fd);
+				continue;
+			}
+			free(sl);
+			sl = NULL;
+			ret_fds[i] = fd;
+		}
+	} else {
+		for (i = 0; i < n; i++)
+			log_failed(&claims[idx[i]], si ? errno : ENOMEM,
+				   tcpcp_strerror_detail());
+	}
+	free(rl);
+	free(si);
+	if (dummy >= 0)
+		close(dummy);
+	crit_leave();
+	for (i = 0; i < n; i++)
+		claims[idx[i]].state = ret_fds[i] >= 0 ? CLAIMED : FAILED;
+}
+
+/* Marks and collects the unclaimed claims that match; how many. */
+static unsigned int pick(bool (*match)(const struct claim *, const void *),
+			 const void *arg, unsigned int *idx, unsigned int max)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < n_claims && n < max; i++)
+		if (claims[i].state == UNCLAIMED && match(&claims[i], arg)) {
+			idx[n++] = i;
+			claims[i].state = CLAIMED;
+			__atomic_sub_fetch(&n_left, 1, __ATOMIC_RELAXED);
+		}
+	return n;
+}
+
+static bool listener_is(const struct claim *c, const void *sa)
+{
+	return c->rec.kind == IMAGE_KIND_ACCEPTED &&
+	       sa_equal((const struct sockaddr *)&c->rec.listener, sa);
+}
+
+static void set_reuse(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+}
+
+void restore_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	unsigned int *idx, n, i, ok = 0;
+	uint64_t t0 = now_us();
+	struct sockaddr_in6 bound;
+	struct fd_entry l;
+	int *fds;
+	char a[64];
+
+	idx = calloc(n_claims, sizeof(*idx));
+	fds = calloc(n_claims, sizeof(*fds));
+	if (!idx || !fds || !fdt_get(fd, &l))
+		goto out;
+	pthread_mutex_lock(&restore_lock);
+	n = pick(listener_is, sa, idx, n_claims);
+	pthread_mutex_unlock(&restore_lock);
+	if (!n)
+		goto out;
+	rebuild(idx, n, fds);
+	set_reuse(fd);
+	sa_copy(&bound, sa, len);
+	for (i = 0; i < n; i++) {
+		if (fds[i] < 0)
+			continue;
+		set_reuse(fds[i]);
+		fdt_track(fds[i], FD_ACCEPTED, &bound);
+		handback_add(l.ino, fds[i]);
+		ok++;
+	}
+	shim_log("bind %s: %u of %u connections restored in %llu us, waiting "
+		 "for accept()", sa_str(sa, a, sizeof(a)), ok, n,
+		 (unsigned long long)(now_us() - t0));
+out:
+	free(idx);
+	free(fds);
+}
+
+static bool peer_is(const struct claim *c, const void *sa)
+{
+	return c->rec.kind == IMAGE_KIND_CONNECTED &&
+	       sa_equal((const struct sockaddr *)&c->peer, sa);
+}
+
+/* The restored socket takes the program's descriptor number, keeping the
+ * program's O_NONBLOCK and FD_CLOEXEC. */
+static int take_place(int fd, int restored)
+{
+	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+
+	if (fl < 0 || fdfl < 0 ||
+	    fcntl(restored, F_SETFL, fl & O_NONBLOCK) ||
+	    dup3(restored, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		return -errno;
+	close(restored);
+	return 0;
+}
+
+bool restore_on_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	unsigned int idx;
+	int restored, err;
+	char a[64];
+
+	(void)len;
+	pthread_mutex_lock(&restore_lock);
+	if (!pick(peer_is, sa, &idx, 1)) {
+		pthread_mutex_unlock(&restore_lock);
+		return false;
+	}
+	pthread_mutex_unlock(&restore_lock);
+	rebuild(&idx, 1, &restored);
+	if (restored < 0)
+		return false;
+	err = take_place(fd, restored);
+	if (err) {
+		shim_log("connect %s: restored connection not placed on fd %d: "
+			 "%s; closed", sa_str(sa, a, sizeof(a)), fd,
+			 strerror(-err));
+		close(restored);
+		return false;
+	}
+	fdt_track(fd, FD_CONNECTED, NULL);
+	shim_log("connect %s: restored on fd %d", sa_str(sa, a, sizeof(a)), fd);
+	return true;
+}
+
+static bool any(const struct claim *c, const void *arg)
+{
+	(void)c;
+	(void)arg;
+	return true;
+}
+
+/* Claims everything still unclaimed; the descriptors in *ret_fds. */
+static unsigned int claim_rest(unsigned int **ret_idx, int **ret_fds)
+{
+	unsigned int *idx = calloc(n_claims ? n_claims : 1, sizeof(*idx));
+	int *fds = calloc(n_claims ? n_claims : 1, sizeof(*fds));
+	unsigned int n = 0;
+
+	if (idx && fds) {
+		pthread_mutex_lock(&restore_lock);
+		n = pick(any, NULL, idx, n_claims);
+		pthread_mutex_unlock(&restore_lock);
+		rebuild(idx, n, fds);
+	}
+	*ret_idx = idx;
+	*ret_fds = fds;
+	return n;
+}
+
+/* TCPCP_RESTORE_FD=1: every connection at the descriptor it had. */
+void restore_at_start(void)
+{
+	unsigned int *idx, n, i, moved = 0;
+	int *fds;
+
+	n = claim_rest(&idx, &fds);
+	for (i = 0; i < n; i++) {
+		const struct claim *c = &claims[idx[i]];
+		int want = c->rec.fd, fdfl;
+
+		if (fds[i] < 0)
+			continue;
+		if (want != fds[i] && fcntl(want, F_GETFD) >= 0) {
+			shim_log("fd %d is taken: connection restored on fd %d "
+				 "instead", want, fds[i]);
+		} else if (want != fds[i]) {
+			fdfl = fcntl(fds[i], F_GETFD);
+			if (dup3(fds[i], want, fdfl & FD_CLOEXEC ? O_CLOEXEC : 0) ==
+			    want) {
+				close(fds[i]);
+				fds[i] = want;
+			}
+		}
+		fdt_track(fds[i], c->rec.kind == IMAGE_KIND_ACCEPTED ?
+			  FD_ACCEPTED : FD_CONNECTED,
+			  c->rec.kind == IMAGE_KIND_ACCEPTED ?
+			  (const struct sockaddr_in6 *)&c->rec.listener : NULL);
+		moved += fds[i] == want;
+	}
+	shim_log("restored %u connections at start, %u at their old "
+		 "descriptor", n, moved);
+	free(idx);
+	free(fds);
+}
+
+int restore_expire(void)
+{
+	unsigned int *idx, n, i, closed = 0;
+	uint64_t now;
+	int *fds;
+
+	if (!restore_pending())
+		return -1;
+	now = now_ms();
+	if (now < deadline_ms)
+		return (int)(deadline_ms - now);
+	n = claim_rest(&idx, &fds);
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0) {
+			shutdown(fds[i], SHUT_WR);
+			close(fds[i]);
+			closed++;
+		}
+	if (n)
+		shim_log("%u connections nobody claimed within %u s were "
+			 "closed (FIN)", closed, shim_cfg.claim_seconds);
+	free(idx);
+	free(fds);
+	return -1;
+}
+
+/* A child of fork leaves the claims to its parent. */
+void restore_after_fork_child(void)
+{
+	pthread_mutex_init(&restore_lock, NULL);
+	__atomic_store_n(&n_left, 0, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The shim's start: configuration, signals, the table of descriptors the
+ * program inherited, the image to restore from, and the worker thread
+ * that waits for the control signal and for the claim deadline.
+ */
+#include <errno.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../signals/signals.h"
+#include "shim.h"
+#include "tcpcp.h"
+
+struct shim_config shim_cfg;
+bool shim_active;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *worker(void *arg)
+{
+	struct signalfd_siginfo si;
+	struct pollfd p;
+	sigset_t all;
+	int timeout;
+
+	(void)arg;
+	/* the program's signals are for the program's threads */
+	sigfillset(&all);
+	real()->pthread_sigmask(SIG_SETMASK, &all, NULL);
+	/* a malloc arena of its own before any thread is ever parked */
+	free(malloc(64));
+	p.fd = ctl_signalfd();
+	p.events = POLLIN;
+	if (p.fd < 0) {
+		shim_log("no signalfd (%s): checkpoints are off",
+			 strerror(-p.fd));
+		return NULL;
+	}
+	for (;;) {
+		timeout = restore_expire();
+		if (real()->poll(&p, 1, timeout) <= 0)
+			continue;
+		if (read(p.fd, &si, sizeof(si)) == sizeof(si))
+			checkpoint_run(now_ns());
+	}
+	return NULL;
+}
+
+static void start_worker(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int err;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&t, &attr, worker, NULL);
+	pthread_attr_destroy(&attr);
+	if (err)
+		shim_log("no worker thread (%s): checkpoints are off",
+			 strerror(err));
+}
+
+static void after_fork_child(void)
+{
+	if (!shim_active)
+		return;
+	guard_after_fork_child();
+	ready_after_fork_child();
+	handback_after_fork_child();
+	restore_after_fork_child();
+	start_worker();
+}
+
+/* Servers that drop root lose CAP_NET_ADMIN: say it now, not at the
+ * first checkpoint. */
+static void check_privilege(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return;
+	if (!(d[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))))
+		shim_log("no CAP_NET_ADMIN: checkpoints and restores will fail "
+			 "with EPERM (run as root, or with ambient "
+			 "CAP_NET_ADMIN)");
+}
+
+static void check_backend(void)
+{
+	if (!tcpcp_backend_name())
+		shim_log("no backend: %s", tcpcp_strerror_detail());
+}
+
+static const char *env(const char *name)
+{
+	return getenv(name);
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	char why[300];
+
+	real();
+	if (shim_config_parse(env, &shim_cfg, why, sizeof(why))) {
+		shim_log("%s; tcpcp is off for this process", why);
+		return;
+	}
+	shim_log_open(shim_cfg.log);
+	if (signals_init(shim_cfg.signal)) {
+		shim_log("cannot set up its signals (%m); tcpcp is off");
+		return;
+	}
+	shim_active = true;
+	fdt_scan();
+	pthread_atfork(NULL, NULL, after_fork_child);
+	if (ready_init())
+		shim_log("no eventfd (%m): a thread already waiting in "
+			 "epoll_wait misses restored connections");
+	check_privilege();
+	check_backend();
+	restore_load();
+	if (shim_cfg.restore_fd && restore_pending())
+		restore_at_start();
+	start_worker();
+}
