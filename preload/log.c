@@ -27,7 +27,7 @@ void shim_log_open(const char *dest)
 		shim_log("cannot open log %s (%m); logging to stderr", dest);
 		return;
 	}
-	log_fd = fd;
+	log_fd = fd_move_high(fd);
 }
 
 void shim_log(const char *fmt, ...)

@@ -54,7 +54,7 @@ static void unlock(void)
 
 int ready_init(void)
 {
-	wake_fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+	wake_fd = fd_move_high(eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (wake_fd < 0)
 		return -errno;
 	active = true;

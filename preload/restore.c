@@ -44,6 +44,10 @@ static struct claim *claims;
 static unsigned int n_claims;
 static unsigned int n_left; /* UNCLAIMED */
 static uint64_t deadline_ms;
+/* Set while this thread is inside libtcpcp: the library's own bind() and
+ * connect() of a rebuilt socket come through the shim's interposers and
+ * must not claim anything (it would wait on the library's lock, held). */
+static __thread int in_lib __attribute__((tls_model("initial-exec")));
 static pthread_mutex_t restore_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
@@ -62,7 +66,7 @@ static uint64_t now_ms(void)
 
 bool restore_pending(void)
 {
-	return __atomic_load_n(&n_left, __ATOMIC_RELAXED) > 0;
+	return __atomic_load_n(&n_left, __ATOMIC_RELAXED) > 0 && !in_lib;
 }
 
 static void conn_addr(const struct tcpcp_conn *c, bool local,
@@ -187,6 +191,7 @@ static void rebuild(const unsigned int *idx, unsigned int n, int *ret_fds)
 	for (i = 0; i < n; i++)
 		ret_fds[i] = -1;
 	crit_enter();
+	in_lib++;
 	si = subset_si(idx, n, &size);
 	dummy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (si && dummy >= 0 &&
@@ -218,6 +223,7 @@ static void rebuild(const unsigned int *idx, unsigned int n, int *ret_fds)
 	free(si);
 	if (dummy >= 0)
 		close(dummy);
+	in_lib--;
 	crit_leave();
 	for (i = 0; i < n; i++)
 		claims[idx[i]].state = ret_fds[i] >= 0 ? CLAIMED : FAILED;

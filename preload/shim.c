@@ -8,8 +8,12 @@
 #include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -43,7 +47,7 @@ static void *worker(void *arg)
 	real()->pthread_sigmask(SIG_SETMASK, &all, NULL);
 	/* a malloc arena of its own before any thread is ever parked */
 	free(malloc(64));
-	p.fd = ctl_signalfd();
+	p.fd = fd_move_high(ctl_signalfd());
 	p.events = POLLIN;
 	if (p.fd < 0) {
 		shim_log("no signalfd (%s): checkpoints are off",
@@ -107,6 +111,46 @@ static void check_backend(void)
 		shim_log("no backend: %s", tcpcp_strerror_detail());
 }
 
+int fd_move_high(int fd)
+{
+	struct rlimit rl;
+	int high;
+
+	if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 256)
+		return fd;
+	high = real()->fcntl(fd, F_DUPFD_CLOEXEC,
+			     (int)(rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur) -
+				     64);
+	if (high < 0)
+		return fd;
+	real()->close(fd);
+	return high;
+}
+
+/*
+ * What `tcpcp checkpoint PID` needs to know, in environ's format, in a
+ * memfd it finds in /proc/PID/fd: servers that set their process title
+ * (redis, nginx) write over the environment /proc/PID/environ shows.
+ */
+static void publish_config(void)
+{
+	char buf[4200];
+	int fd, n;
+
+	n = snprintf(buf, sizeof(buf),
+		     "LD_PRELOAD=libtcpcp_shim.so%cTCPCP_SIGNAL=%d%c"
+		     "TCPCP_IMAGE=%s%c", 0, shim_cfg.signal, 0, shim_cfg.image,
+		     0);
+	fd = memfd_create("tcpcp-shim", MFD_CLOEXEC);
+	if (fd < 0 || n <= 0 || (size_t)n >= sizeof(buf) ||
+	    write(fd, buf, (size_t)n) != n) {
+		if (fd >= 0)
+			real()->close(fd);
+		return;
+	}
+	fd_move_high(fd);
+}
+
 static const char *env(const char *name)
 {
 	return getenv(name);
@@ -128,6 +172,7 @@ __attribute__((constructor)) static void shim_init(void)
 	}
 	shim_active = true;
 	fdt_scan();
+	publish_config();
 	pthread_atfork(NULL, NULL, after_fork_child);
 	if (ready_init())
 		shim_log("no eventfd (%m): a thread already waiting in "

@@ -59,6 +59,10 @@ const char *shim_action_name(enum shim_action a);
 int shim_image_path(const char *tmpl, pid_t pid, char *ret, size_t len);
 
 extern struct shim_config shim_cfg;
+
+/* The shim's own descriptors live near the top of the range, out of the
+ * way of numbers a program (or TCPCP_RESTORE_FD) expects; fd or a copy. */
+int fd_move_high(int fd);
 extern bool shim_active; /* false: every interposer passes straight through */
 
 /* ---- log.c ---- */

@@ -73,7 +73,9 @@ static int wait_resumed(const struct wait_call *w, int epfd,
 
 	for (;;) {
 		park_interrupted(); /* a park before this wait is not ours */
+		wait_enter();
 		rc = real_wait(w, epfd, evs, max, timeout_ns);
+		wait_leave();
 		if (rc >= 0 || errno != EINTR || !park_interrupted())
 			return rc;
 		if (deadline >= 0) {

@@ -49,11 +49,16 @@ static int poll_merge(struct pollfd *fds, nfds_t n, int rc)
 SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	const struct real_fns *r = real();
+	int rc;
 
 	if (!r)
 		return (int)syscall(SYS_poll, fds, n, timeout);
-	if (!shim_active || !handback_total() || !poll_pending(fds, n))
-		return r->poll(fds, n, timeout);
+	if (!shim_active || !handback_total() || !poll_pending(fds, n)) {
+		wait_enter();
+		rc = r->poll(fds, n, timeout);
+		wait_leave();
+		return rc;
+	}
 	return poll_merge(fds, n, r->poll(fds, n, 0));
 }
 
@@ -71,12 +76,17 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	static const struct timespec zero;
 	const struct real_fns *r = real();
 	sigset_t copy;
+	int rc;
 
 	mask = guard_mask(SIG_SETMASK, mask, &copy);
 	if (!r)
 		return (int)syscall(SYS_ppoll, fds, n, ts, mask, _NSIG / 8);
-	if (!shim_active || !handback_total() || !poll_pending(fds, n))
-		return r->ppoll(fds, n, ts, mask);
+	if (!shim_active || !handback_total() || !poll_pending(fds, n)) {
+		wait_enter();
+		rc = r->ppoll(fds, n, ts, mask);
+		wait_leave();
+		return rc;
+	}
 	return poll_merge(fds, n, r->ppoll(fds, n, &zero, mask));
 }
 
@@ -124,12 +134,17 @@ SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 	const struct real_fns *r = real();
 	struct timeval zero = { 0, 0 };
 	fd_set pending;
+	int rc;
 
 	if (!r)
 		return (int)syscall(SYS_select, nfds, rd, wr, ex, tv);
 	if (!shim_active || !handback_total() ||
-	    !select_pending(nfds, rd, &pending))
-		return r->select(nfds, rd, wr, ex, tv);
+	    !select_pending(nfds, rd, &pending)) {
+		wait_enter();
+		rc = r->select(nfds, rd, wr, ex, tv);
+		wait_leave();
+		return rc;
+	}
 	return select_merge(nfds, rd, &pending,
 			    r->select(nfds, rd, wr, ex, &zero));
 }
@@ -141,6 +156,7 @@ SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 	const struct real_fns *r = real();
 	fd_set pending;
 	sigset_t copy;
+	int rc;
 
 	mask = guard_mask(SIG_SETMASK, mask, &copy);
 	if (!r) {
@@ -148,8 +164,12 @@ SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 		return -1;
 	}
 	if (!shim_active || !handback_total() ||
-	    !select_pending(nfds, rd, &pending))
-		return r->pselect(nfds, rd, wr, ex, ts, mask);
+	    !select_pending(nfds, rd, &pending)) {
+		wait_enter();
+		rc = r->pselect(nfds, rd, wr, ex, ts, mask);
+		wait_leave();
+		return rc;
+	}
 	return select_merge(nfds, rd, &pending,
 			    r->pselect(nfds, rd, wr, ex, &zero, mask));
 }

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../signals/signals.h"
 #include "shim.h"
 
 static bool is_tcp(int domain, int type, int protocol)
@@ -119,12 +120,14 @@ static int accept_common(int fd, struct sockaddr *sa, socklen_t *len,
 		if (nfd >= 0)
 			return nfd;
 	}
+	wait_enter();
 	if (!r)
 		nfd = (int)syscall(SYS_accept4, fd, sa, len, flags);
 	else if (four)
 		nfd = r->accept4(fd, sa, len, flags);
 	else
 		nfd = r->accept(fd, sa, len);
+	wait_leave();
 	if (nfd >= 0 && shim_active) {
 		saved = errno;
 		track_accepted(nfd, fd);

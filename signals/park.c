@@ -8,6 +8,15 @@
  * handler waits on a futex.  Threads made while parking are caught by
  * listing the tasks again until no new one shows up.
  *
+ * Where a thread parks matters too: one parked between reading a request
+ * and writing its answer takes the request with it when the process
+ * exits.  So a thread parks at once only where it holds no request: in
+ * one of the shim's waits (epoll_wait, poll, select, accept), or asleep
+ * in the kernel (a blocking recv, a lock).  A thread running the
+ * program's own code parks at its next wait; one that takes longer than
+ * PARK_GRACE_MS is parked where it is.  A thread inside a shim lock
+ * always finishes its critical section first.
+ *
  * Nothing here allocates: tasks are read with getdents64 into the stack.
  */
 #include <dirent.h>
@@ -17,7 +26,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,15 +36,22 @@
 #include "signals.h"
 
 #define TASKS_MAX 4096
+#define PARK_GRACE_MS 500
 
 #define TLS __thread __attribute__((tls_model("initial-exec")))
 
 static atomic_int park_wanted;
+static atomic_int force_all;
+static atomic_int force_tid;
 static atomic_uint parked;
 static atomic_uint generation; /* the futex word: bumped on release */
+static atomic_int parked_tids[TASKS_MAX]; /* who parked, this round */
+static atomic_uint n_parked_tids;
 
 static TLS int crit_depth;
-static TLS int park_deferred;
+static TLS int in_wait;
+static TLS int defer_crit; /* park when the critical section ends */
+static TLS int defer_wait; /* park at the next wait */
 static TLS int was_parked;
 
 static void futex_wait(atomic_uint *word, unsigned int val)
@@ -48,11 +66,15 @@ static void futex_wake_all(atomic_uint *word)
 
 static void park_here(void)
 {
-	unsigned int gen;
+	unsigned int gen, i;
 
+	defer_crit = defer_wait = 0;
 	if (!atomic_load(&park_wanted))
 		return;
 	gen = atomic_load(&generation);
+	i = atomic_fetch_add(&n_parked_tids, 1);
+	if (i < TASKS_MAX)
+		atomic_store(&parked_tids[i], (int)syscall(SYS_gettid));
 	atomic_fetch_add(&parked, 1);
 	while (atomic_load(&park_wanted) && atomic_load(&generation) == gen)
 		futex_wait(&generation, gen);
@@ -68,6 +90,12 @@ bool park_interrupted(void)
 	return p;
 }
 
+static bool forced(void)
+{
+	return atomic_load(&force_all) ||
+	       atomic_load(&force_tid) == (int)syscall(SYS_gettid);
+}
+
 void park_handler(int sig);
 void park_handler(int sig)
 {
@@ -75,9 +103,11 @@ void park_handler(int sig)
 
 	(void)sig;
 	if (crit_depth > 0)
-		park_deferred = 1;
-	else
+		defer_crit = 1;
+	else if (in_wait || forced())
 		park_here();
+	else
+		defer_wait = 1;
 	errno = saved;
 }
 
@@ -88,10 +118,20 @@ void crit_enter(void)
 
 void crit_leave(void)
 {
-	if (--crit_depth == 0 && park_deferred) {
-		park_deferred = 0;
+	if (--crit_depth == 0 && defer_crit)
 		park_here();
-	}
+}
+
+void wait_enter(void)
+{
+	if (defer_wait && crit_depth == 0)
+		park_here();
+	in_wait = 1;
+}
+
+void wait_leave(void)
+{
+	in_wait = 0;
 }
 
 struct task_set {
@@ -151,47 +191,110 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Signalled tasks that still exist: a thread on its way out when the
- * signal came never parks, and must not be waited for. */
-static unsigned int alive(struct task_set *s)
+static bool is_parked(pid_t tid)
+{
+	unsigned int i, n = atomic_load(&n_parked_tids);
+
+	for (i = 0; i < n && i < TASKS_MAX; i++)
+		if (atomic_load(&parked_tids[i]) == tid)
+			return true;
+	return false;
+}
+
+/* A thread asleep in the kernel holds no request half done: it waits
+ * for one, for room to write, or for a lock.  'R' is running code. */
+static bool asleep(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
+}
+
+/* Parks one thread where it is; it may be asleep in a system call the
+ * park signal restarted, or running past its grace. */
+static void force(pid_t tid)
+{
+	unsigned int before = atomic_load(&parked);
+	struct timespec pause = { 0, 50000 };
+	int i;
+
+	atomic_store(&force_tid, tid);
+	if (syscall(SYS_tgkill, getpid(), tid, park_signal))
+		return;
+	for (i = 0; i < 200 && atomic_load(&parked) == before; i++)
+		nanosleep(&pause, NULL);
+}
+
+/* Signalled tasks that still exist and have not parked. */
+static unsigned int unparked(struct task_set *s, pid_t *ret)
 {
 	unsigned int i, n = 0;
 
-	for (i = 0; i < s->n; i++)
-		if (!syscall(SYS_tgkill, getpid(), s->tid[i], 0))
-			s->tid[n++] = s->tid[i];
-	s->n = n;
+	for (i = 0; i < s->n; i++) {
+		if (is_parked(s->tid[i]))
+			continue;
+		/* a thread on its way out never parks */
+		if (syscall(SYS_tgkill, getpid(), s->tid[i], 0))
+			continue;
+		ret[n++] = s->tid[i];
+	}
 	return n;
 }
 
 /* Waits until every signalled thread is parked; false at the deadline. */
-static bool wait_parked(struct task_set *s, uint64_t deadline)
+static bool wait_parked(struct task_set *s, uint64_t grace, uint64_t deadline)
 {
-	struct timespec pause = { 0, 100000 };
-	unsigned int spins = 0;
+	static pid_t left[TASKS_MAX];
+	struct timespec pause = { 0, 200000 };
+	unsigned int n, i;
 
-	while (atomic_load(&parked) < s->n) {
+	for (;;) {
+		n = unparked(s, left);
+		if (!n)
+			return true;
 		if (now_ms() > deadline)
 			return false;
+		if (now_ms() > grace && !atomic_load(&force_all)) {
+			atomic_store(&force_all, 1);
+			for (i = 0; i < n; i++)
+				syscall(SYS_tgkill, getpid(), left[i],
+					park_signal);
+		}
+		for (i = 0; i < n; i++)
+			if (asleep(left[i]))
+				force(left[i]);
 		nanosleep(&pause, NULL);
-		if (++spins % 100 == 0)
-			alive(s);
 	}
-	return true;
 }
 
 int park_others(int timeout_ms)
 {
 	static struct task_set set; /* the worker is the only caller */
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t start = now_ms();
 	pid_t self = (pid_t)syscall(SYS_gettid);
 	int fresh;
 
 	set.n = 0;
+	atomic_store(&n_parked_tids, 0);
+	atomic_store(&force_all, 0);
+	atomic_store(&force_tid, 0);
 	atomic_store(&park_wanted, 1);
 	do {
 		fresh = signal_new_tasks(&set, self);
-		if (fresh < 0 || !wait_parked(&set, deadline)) {
+		if (fresh < 0 || !wait_parked(&set, start + PARK_GRACE_MS,
+					      start + (uint64_t)timeout_ms)) {
 			park_release();
 			return fresh < 0 ? fresh : -ETIMEDOUT;
 		}
@@ -202,6 +305,8 @@ int park_others(int timeout_ms)
 void park_release(void)
 {
 	atomic_store(&park_wanted, 0);
+	atomic_store(&force_all, 0);
+	atomic_store(&force_tid, 0);
 	atomic_fetch_add(&generation, 1);
 	futex_wake_all(&generation);
 }

@@ -10,9 +10,10 @@
  *
  * The park signal, a real-time signal of the shim's own, stops the world
  * during a checkpoint: its handler waits on a futex until the worker
- * releases it (park.c).  A thread inside a shim critical section (holding
- * a shim lock) parks when it leaves the section instead, so the worker
- * never waits on a lock a parked thread holds.
+ * releases it (park.c), preferably at a safe point (a wait).  A thread
+ * inside a shim critical section (holding a shim lock) parks when it
+ * leaves the section instead, so the worker never waits on a lock a
+ * parked thread holds.
  */
 #ifndef TCPCP_SIGNALS_H
 #define TCPCP_SIGNALS_H
@@ -45,6 +46,11 @@ bool park_interrupted(void);
 /* Shim critical sections: a park arriving inside waits for the end. */
 void crit_enter(void);
 void crit_leave(void);
+
+/* Around the program's waits (epoll_wait, poll, select, accept): the
+ * safe points where a thread holds no half-answered request. */
+void wait_enter(void);
+void wait_leave(void);
 
 /* The program's recorded handlers are reported once in the log. */
 void guard_after_fork_child(void);

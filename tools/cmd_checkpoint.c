@@ -3,14 +3,17 @@
  * tcpcp checkpoint PID: sends a process that runs under the shim its
  * control signal and waits for IMAGE.done, the shim's answer.
  *
- * Everything about the process comes from its own environment, as the
- * shim read it at start: whether the shim is there at all (LD_PRELOAD),
- * the signal it listens for (TCPCP_SIGNAL) and where it writes the image
- * (TCPCP_IMAGE).  The signal carries nothing, so the done file is the only
+ * Everything about the process comes from what the shim read at start:
+ * whether the shim is there at all (LD_PRELOAD), the signal it listens
+ * for (TCPCP_SIGNAL) and where it writes the image (TCPCP_IMAGE).  The
+ * shim keeps those in a memfd named "tcpcp-shim", in environ's format,
+ * because servers that set their process title (redis, nginx) write over
+ * /proc/PID/environ; the environment is only the fallback.  The signal carries nothing, so the done file is the only
  * answer: the stale one is removed first, and one from another pid that
  * shares the image path is not taken for ours.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -33,6 +36,9 @@
 #define DEFAULT_TIMEOUT 30.0
 #define MAX_TIMEOUT 3600.0
 #define POLL_NS 10000000L /* 10 ms */
+
+/* The shim's memfd, as /proc/PID/fd shows it. */
+#define SHIM_MEMFD "/memfd:tcpcp-shim"
 
 struct target {
 	pid_t pid;
@@ -169,11 +175,39 @@ static char *in_cwd_of(pid_t pid, char *path)
 	return abs;
 }
 
+/* /proc/PID/fd/N of the shim's memfd, if it has one. */
+static bool shim_memfd(pid_t pid, char *ret, size_t len)
+{
+	char dir[64], link[128];
+	struct dirent *d;
+	ssize_t n;
+	DIR *fds;
+	bool found = false;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	fds = opendir(dir);
+	if (!fds)
+		return false;
+	while (!found && (d = readdir(fds))) {
+		snprintf(ret, len, "%s/%s", dir, d->d_name);
+		n = readlink(ret, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		found = !strncmp(link, SHIM_MEMFD, strlen(SHIM_MEMFD));
+	}
+	closedir(fds);
+	return found;
+}
+
 static int read_target(struct target *t)
 {
-	char path[64];
+	char path[PATH_MAX];
 	int err;
 
+	if (shim_memfd(t->pid, path, sizeof(path)) &&
+	    !read_proc(path, &t->env, &t->env_len))
+		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)t->pid);
 	err = read_proc(path, &t->env, &t->env_len);
 	if (err == -ENOENT || err == -ESRCH)
