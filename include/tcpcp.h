@@ -55,6 +55,17 @@ int tcpcp_set_si(int fd, int flag, void *bufptr, unsigned int size,
 int tcpcp_start(int fd, int flag, struct result_list **reslst);
 int tcpcp_close(int fd, struct result_list **reslst);
 
+/*
+ * Holds off the peers of the connections in a TCP-SI on this host: their
+ * segments are dropped, not answered with a RST, until the connections are
+ * rebuilt here (tcpcp_set_si) and started, or TCPCP_HOLD_SECONDS pass.
+ * For a move to another host: call it there before the service address
+ * arrives.  EINVAL: a malformed buffer (or a bad TCPCP_HOLD_SECONDS);
+ * EFAULT; EPERM without CAP_NET_ADMIN; ENOSYS when no hold can be set here
+ * (tcpcp_strerror_detail() says why).
+ */
+int tcpcp_hold(const void *bufptr, unsigned int size);
+
 /* Why the last call in this thread failed, in one line ("" if unknown). */
 const char *tcpcp_strerror_detail(void);
 

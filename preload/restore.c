@@ -133,6 +133,11 @@ void restore_load(void)
 		return;
 	}
 	deadline_ms = now_ms() + shim_cfg.claim_seconds * 1000ull;
+	/* the hold from here on, not from the program's bind(): a peer's
+	 * segment meanwhile would otherwise meet no socket (a RST) */
+	if (n_claims && tcpcp_hold(img.si, img.si_len) != TCPCP_RET_OK)
+		shim_log("no hold before the connections are claimed: %s",
+			 tcpcp_strerror_detail());
 	__atomic_store_n(&n_left, n_claims, __ATOMIC_RELAXED);
 	shim_log("restoring %u connections from %s (pid %u on %s); they come "
 		 "back when the program binds their listener or connects to "

@@ -30,7 +30,7 @@
 
 #include "image.h"
 #include "sig_parse.h"
-#include "tcpcp.h"
+#include "tool.h"
 
 #define DEFAULT_IMAGE "/tmp/tcpcp-%p.img"
 #define DEFAULT_TIMEOUT 30.0

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "sig_parse.h"
-#include "tcpcp.h"
+#include "tool.h"
 
 #define SHIM_NAME "libtcpcp_shim.so"
 #define SECONDS_MAX 86400

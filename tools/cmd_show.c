@@ -18,7 +18,7 @@
 
 #include "image.h"
 #include "si_codec.h"
-#include "tcpcp.h"
+#include "tool.h"
 
 /* linux/tcp.h's TCPI_OPT_* */
 #define OPT_TIMESTAMPS 1

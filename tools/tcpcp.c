@@ -12,12 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tcpcp.h"
+#include "tool.h"
 
 static const struct tool_cmd *const cmds[] = {
 	&cmd_show,
 	&cmd_checkpoint,
 	&cmd_run,
+	&cmd_hold,
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -32,6 +33,8 @@ static const char main_help[] =
 	"  run [OPTIONS] -- CMD [ARGS...]  run CMD under the shim\n"
 	"  checkpoint PID [OPTIONS]        checkpoint a process run that way\n"
 	"  show IMAGE [--json]             print what an image holds\n"
+	"  hold IMAGE [--seconds N]        hold its peers off here, before\n"
+	"                                  the address moves to this host\n"
 	"  help [COMMAND]                  this text, or a command's\n"
 	"\n"
 	"Options:\n"

@@ -224,8 +224,8 @@ def _rst_ports(pkt):
 
 
 class RstCounter:
-    """Counts TCP segments with RST seen on lo, in a thread, from the moment
-    it is made.  Only segments the namespace received are counted (each
+    """Counts TCP segments with RST seen on lo (or ifname; "" for every
+    interface), in a thread, from the moment it is made.  Only segments the namespace received are counted (each
     loopback packet is also seen once as outgoing)."""
 
     def __init__(self, ifname="lo"):
@@ -236,7 +236,8 @@ class RstCounter:
         fprog = struct.pack("HxxxxxxQ", len(_RST_FILTER),
                             ctypes.addressof(self._prog))
         self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-        self.sock.bind((ifname, ETH_P_ALL))
+        if ifname:  # else every interface (the ports of a switch)
+            self.sock.bind((ifname, ETH_P_ALL))
         # Whatever arrived before the filter was attached is sifted again
         # in _run(), so nothing unfiltered is miscounted.
         self.sock.settimeout(0.1)
@@ -372,8 +373,11 @@ class ShimServer:
     and a signal (the same contract underneath)."""
 
     def __init__(self, test, name, argv, gen=1, restore=None, shim=True,
-                 extra_env=None):
+                 extra_env=None, wrap=None):
+        """wrap: a command the whole line runs under, such as
+        ["ip", "netns", "exec", "host-b"] to start it on another host."""
         self.test = test
+        self.wrap = list(wrap or [])
         self.extra_env = extra_env or {}
         self.shim = shim
         self.shown = None  # (local port, peer port) -> connection, by show
@@ -399,6 +403,7 @@ class ShimServer:
             if restore:
                 env["TCPCP_RESTORE"] = restore
         env.update(self.extra_env)
+        cmd = self.wrap + cmd
         log("start %s gen %d%s: %s" % (name, gen,
                                        " (restore)" if restore else "",
                                        " ".join(cmd)))
@@ -483,7 +488,7 @@ class ShimServer:
         """The same command, restored from this generation's image."""
         return ShimServer(self.test, self.name, self.argv, self.gen + 1,
                           restore=self.image, shim=self.shim,
-                          extra_env=self.extra_env)
+                          extra_env=self.extra_env, wrap=self.wrap)
 
 
 def threads_of(pid):

@@ -204,3 +204,50 @@ Test(hold, unavailable_is_a_warning)
 	ok(tcpcp_start(p.fd, TCPCP_EXEC_ONE, &rl), &rl, "start");
 	cr_expect_eq(send(p.fd, "s", 1, 0), 1, "the connection runs on");
 }
+
+/* tcpcp_hold(): a saved connection with no hold at all (closed with the
+ * hold off) gets one from its TCP-SI alone, as on the host a server
+ * moves to; restored and started there, it carries on: ABbC again. */
+Test(hold, tcpcp_hold_from_a_tcp_si)
+{
+	struct result_list *rl = NULL;
+	struct pair p = pair_open(AF_INET);
+	int cap = cap_open("lo"), nfd;
+	unsigned int size;
+	void *si;
+
+	send_letter(p.peer, 'A');
+	cr_assert(tn_wait_q(p.fd, tn_inq, 1, 5000));
+	setenv("TCPCP_HOLD_SECONDS", "0", 1);
+	ok(tcpcp_stop(p.fd, TCPCP_EXEC_ONE, &rl), &rl, "stop");
+	send_letter(p.peer, 'B');
+	ok(tcpcp_get_si(p.fd, TCPCP_EXEC_ONE, &si, &size, &rl), &rl, "get_si");
+	setenv("TCPCP_HOLD_SECONDS", "30", 1);
+	cr_assert_eq(tcpcp_hold(si, size), TCPCP_RET_OK, "hold: %m (%s)",
+		     tcpcp_strerror_detail());
+	ok(tcpcp_close(p.fd, &rl), &rl, "close");
+	send_letter(p.peer, 'b');
+	usleep(700 * 1000);
+	nfd = socket(AF_INET, SOCK_STREAM, 0);
+	ok(tcpcp_set_si(nfd, TCPCP_EXEC_ONE, si, size, &rl), &rl, "set_si");
+	ok(tcpcp_start(nfd, TCPCP_EXEC_ONE, &rl), &rl, "start");
+	send_letter(p.peer, 'C');
+	read_exactly(nfd, "ABbC");
+	cr_expect_eq(peer_error(p.peer), 0, "the peer saw %s",
+		     strerror(peer_error(p.peer)));
+	cr_expect_eq(cap_count_rst(cap), 0, "a RST was on the wire");
+	free(si);
+}
+
+Test(hold, tcpcp_hold_bad_input)
+{
+	static const char junk[200] = "not a TCP-SI";
+
+	cr_expect_eq(tcpcp_hold(junk, sizeof(junk)), TCPCP_RET_NG);
+	cr_expect_eq(errno, EINVAL);
+	cr_expect_eq(tcpcp_hold((void *)8, 200), TCPCP_RET_NG);
+	cr_expect_eq(errno, EFAULT);
+	setenv("TCPCP_HOLD_SECONDS", "soon", 1);
+	cr_expect_eq(tcpcp_hold(junk, sizeof(junk)), TCPCP_RET_NG);
+	cr_expect_eq(errno, EINVAL);
+}

@@ -17,6 +17,7 @@ struct tool_cmd {
 extern const struct tool_cmd cmd_show;
 extern const struct tool_cmd cmd_checkpoint;
 extern const struct tool_cmd cmd_run;
+extern const struct tool_cmd cmd_hold;
 
 /* "tcpcp: " and one line on stderr. */
 void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
