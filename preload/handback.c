@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../signals/signals.h"
@@ -24,6 +25,14 @@ struct handback {
 static struct handback *queue;
 static unsigned int n_queued, cap;
 static pthread_mutex_t hb_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static void lock(void)
 {
@@ -143,6 +152,10 @@ int handback_take(int listener_fd, struct sockaddr *sa, socklen_t *len,
 	e.addr = l.addr;
 	fdt_set(fd, &e);
 	ready_changed(false);
+	if (!handback_total())
+		shim_log("every restored connection is back with the program, "
+			 "%llu us after start",
+			 (unsigned long long)(now_us() - shim_start_us));
 	errno = saved;
 	return fd;
 }

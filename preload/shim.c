@@ -25,6 +25,7 @@
 
 struct shim_config shim_cfg;
 bool shim_active;
+uint64_t shim_start_us;
 
 static uint64_t now_ns(void)
 {
@@ -160,6 +161,7 @@ __attribute__((constructor)) static void shim_init(void)
 {
 	char why[300];
 
+	shim_start_us = now_ns() / 1000;
 	real();
 	if (shim_config_parse(env, &shim_cfg, why, sizeof(why))) {
 		shim_log("%s; tcpcp is off for this process", why);

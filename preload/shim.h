@@ -64,6 +64,7 @@ extern struct shim_config shim_cfg;
  * way of numbers a program (or TCPCP_RESTORE_FD) expects; fd or a copy. */
 int fd_move_high(int fd);
 extern bool shim_active; /* false: every interposer passes straight through */
+extern uint64_t shim_start_us; /* CLOCK_MONOTONIC at the constructor */
 
 /* ---- log.c ---- */
 
