@@ -173,11 +173,13 @@ static void log_failed(const struct claim *c, int err, const char *detail)
 {
 	char l[64], p[64];
 
-	shim_log("restoring %s <-> %s failed: %s%s%s",
+	shim_log("restoring %s <-> %s failed: %s%s%s%s",
 		 sa_str((const struct sockaddr *)&c->local, l, sizeof(l)),
 		 sa_str((const struct sockaddr *)&c->peer, p, sizeof(p)),
 		 strerror(err), detail && *detail ? ": " : "",
-		 detail ? detail : "");
+		 detail ? detail : "",
+		 err == EADDRNOTAVAIL ? " (the address is not on this host: "
+					"move it here first)" : "");
 }
 
 /*
@@ -185,9 +187,35 @@ static void log_failed(const struct claim *c, int err, const char *detail)
  * or -1 (logged, state FAILED).  In a shim critical section: the library's
  * lock must never be held by a parked thread.
  */
+/* Starts what set_si rebuilt: ret_fds[i] for each success. */
+static void start_rebuilt(const struct result_list *rl,
+			  const unsigned int *idx, unsigned int n, int *ret_fds)
+{
+	struct result_list *sl = NULL;
+	unsigned int i;
+
+	for (i = 0; i < n && i < rl->fd_all; i++) {
+		int fd = rl->fdrs[i].result;
+
+		if (fd < 0) {
+			log_failed(&claims[idx[i]], -fd, tcpcp_strerror_detail());
+			continue;
+		}
+		if (tcpcp_start(fd, TCPCP_EXEC_ONE, &sl) != TCPCP_RET_OK) {
+			log_failed(&claims[idx[i]], errno,
+				   tcpcp_strerror_detail());
+			close(fd);
+			continue;
+		}
+		free(sl);
+		sl = NULL;
+		ret_fds[i] = fd;
+	}
+}
+
 static void rebuild(const unsigned int *idx, unsigned int n, int *ret_fds)
 {
-	struct result_list *rl = NULL, *sl = NULL;
+	struct result_list *rl = NULL;
 	uint32_t size = 0;
 	unsigned int i;
 	void *si;
@@ -200,30 +228,12 @@ static void rebuild(const unsigned int *idx, unsigned int n, int *ret_fds)
 	si = subset_si(idx, n, &size);
 	dummy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (si && dummy >= 0 &&
-	    tcpcp_set_si(dummy, TCPCP_EXEC_ALL, si, size, &rl) == TCPCP_RET_OK) {
-		for (i = 0; i < n && i < rl->fd_all; i++) {
-			int fd = rl->fdrs[i].result;
-
-			if (fd < 0) {
-				log_failed(&claims[idx[i]], -fd,
-					   tcpcp_strerror_detail());
-				continue;
-			}
-			if (tcpcp_start(fd, TCPCP_EXEC_ONE, &sl) != TCPCP_RET_OK) {
-				log_failed(&claims[idx[i]], errno,
-					   tcpcp_strerror_detail());
-				close(fd);
-				continue;
-			}
-			free(sl);
-			sl = NULL;
-			ret_fds[i] = fd;
-		}
-	} else {
+	    tcpcp_set_si(dummy, TCPCP_EXEC_ALL, si, size, &rl) == TCPCP_RET_OK)
+		start_rebuilt(rl, idx, n, ret_fds);
+	else
 		for (i = 0; i < n; i++)
 			log_failed(&claims[idx[i]], si ? errno : ENOMEM,
 				   tcpcp_strerror_detail());
-	}
 	free(rl);
 	free(si);
 	if (dummy >= 0)
