@@ -5,7 +5,7 @@
  * The variables come from whoever starts the server, so they are hostile
  * until checked: a value is either refused with a reason, or it yields a
  * configuration the shim can act on without checking again.  The input is
- * split at NUL bytes into the values of the seven variables, in order; a
+ * split at NUL bytes into the values of the nine variables, in order; a
  * missing value means the variable is unset.
  */
 #include <errno.h>
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const names[] = {
 	"TCPCP_IMAGE",	       "TCPCP_RESTORE",	      "TCPCP_LOG",
 	"TCPCP_ON_CHECKPOINT", "TCPCP_CLAIM_SECONDS", "TCPCP_RESTORE_FD",
-	"TCPCP_SIGNAL",
+	"TCPCP_HOLD_SECONDS",  "TCPCP_BACKEND",	      "TCPCP_SIGNAL",
 };
 #define N_VARS (sizeof(names) / sizeof(names[0]))
 
@@ -53,7 +53,8 @@ static void check_config(const struct shim_config *c)
 	check(c->signal > 0 && c->signal < NSIG && c->signal != SIGKILL &&
 		      c->signal != SIGSTOP,
 	      "an unusable signal was accepted");
-	check(sig_parse(values[6] ? values[6] : "USR2") == c->signal,
+	check(sig_parse(values[N_VARS - 1] ? values[N_VARS - 1] : "USR2") ==
+		      c->signal,
 	      "the signal is not the one asked for");
 	check(c->action <= ACTION_STOP, "action out of range");
 	check(c->claim_seconds <= 86400, "claim seconds out of range");

@@ -201,8 +201,9 @@ static void start_all(struct ckpt *k)
 {
 	struct result_list *rl = NULL;
 
-	if (tcpcp_start(k->dummy, TCPCP_EXEC_ALL, &rl) != TCPCP_RET_OK ||
-	    rl->fd_ng)
+	/* a stop that failed as a whole stopped nothing */
+	if (tcpcp_start(k->dummy, TCPCP_EXEC_ALL, &rl) != TCPCP_RET_OK ?
+		    k->done.connections : rl->fd_ng)
 		shim_log("start after checkpoint: %u of %u connections did not "
 			 "start: %s", rl ? rl->fd_ng : 0, rl ? rl->fd_all : 0,
 			 tcpcp_strerror_detail());
@@ -254,10 +255,9 @@ static void report(struct ckpt *k, int err, uint64_t signal_ns)
 		shim_log("cannot write %s.done: %m", k->path);
 }
 
-static void act(struct ckpt *k, int err)
+/* After IMAGE.done: the process goes, or runs on. */
+static void act(int err)
 {
-	if (err || shim_cfg.action == ACTION_CONTINUE)
-		start_all(k);
 	if (!err && shim_cfg.action == ACTION_EXIT)
 		_exit(0); /* stopped sockets close silently; the hold stays */
 	park_release();
@@ -280,13 +280,25 @@ void checkpoint_run(uint64_t signal_ns)
 		report(&k, parked, signal_ns);
 		return;
 	}
+	park_watchdog(true);
 	fdt_each(FD_LISTENER, drain_one, NULL);
 	k.dummy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	err = k.dummy < 0 ? -errno : save(&k);
-	if (!err)
+	if (!err && !park_aborted())
 		err = write_out(&k);
+	park_watchdog(false);
+	if (park_aborted()) {
+		snprintf(k.why, sizeof(k.why), "abandoned after its watchdog "
+			 "released the program's threads (a parked thread "
+			 "held a lock the checkpoint needed: MALLOC_ARENA_MAX?)");
+		err = -ETIMEDOUT;
+	}
+	/* started before IMAGE.done says so: whoever waits for it may use
+	 * the connections at once */
+	if (err || shim_cfg.action == ACTION_CONTINUE)
+		start_all(&k);
 	report(&k, err, signal_ns);
-	act(&k, err);
+	act(err);
 	if (k.dummy >= 0)
 		close(k.dummy);
 	free(k.si);

@@ -115,6 +115,26 @@ static int parse_image(const char *val, char *dst, size_t dst_len,
 	return 0;
 }
 
+/* libtcpcp reads it at each stop; checked here so that a typo is one
+ * line at start, not a failed checkpoint. */
+static int parse_hold(const char *val, char *why, size_t len)
+{
+	unsigned int v;
+
+	if (parse_claim(val, &v, why, len))
+		return bad(why, len, "TCPCP_HOLD_SECONDS", val,
+			   "expected whole seconds, 0 to 86400");
+	return 0;
+}
+
+static int parse_backend(const char *val, char *why, size_t len)
+{
+	if (strcmp(val, "auto") && strcmp(val, "kmod") && strcmp(val, "repair"))
+		return bad(why, len, "TCPCP_BACKEND", val,
+			   "expected auto, kmod or repair");
+	return 0;
+}
+
 /* One variable: 0 when absent or valid, else -EINVAL. */
 static int parse_one(const char *name, const char *val,
 		     struct shim_config *c, char *why, size_t len)
@@ -134,6 +154,10 @@ static int parse_one(const char *name, const char *val,
 		return parse_claim(val, &c->claim_seconds, why, len);
 	if (!strcmp(name, "TCPCP_RESTORE_FD"))
 		return parse_bool(name, val, &c->restore_fd, why, len);
+	if (!strcmp(name, "TCPCP_HOLD_SECONDS"))
+		return parse_hold(val, why, len);
+	if (!strcmp(name, "TCPCP_BACKEND"))
+		return parse_backend(val, why, len);
 	sig = sig_parse(val);
 	if (sig < 0)
 		return bad(why, len, name, val,
@@ -150,7 +174,7 @@ int shim_config_parse(const char *(*get)(const char *name),
 	static const char *const names[] = {
 		"TCPCP_IMAGE",	       "TCPCP_RESTORE",	      "TCPCP_LOG",
 		"TCPCP_ON_CHECKPOINT", "TCPCP_CLAIM_SECONDS", "TCPCP_RESTORE_FD",
-		"TCPCP_SIGNAL",
+		"TCPCP_HOLD_SECONDS",  "TCPCP_BACKEND",	      "TCPCP_SIGNAL",
 	};
 	struct shim_config c;
 	unsigned int i;

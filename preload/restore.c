@@ -419,6 +419,16 @@ void restore_at_start(void)
 	free(fds);
 }
 
+/* Closing a socket with unread bytes sends RST, not FIN (RFC 2525,
+ * 2.17), and the RST throws away what was still queued for the peer. */
+static void discard_unread(int fd)
+{
+	char sink[4096];
+
+	while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+}
+
 int restore_expire(void)
 {
 	unsigned int *idx, n, i, closed = 0;
@@ -433,6 +443,7 @@ int restore_expire(void)
 	n = claim_rest(&idx, &fds);
 	for (i = 0; i < n; i++)
 		if (fds[i] >= 0) {
+			discard_unread(fds[i]);
 			shutdown(fds[i], SHUT_WR);
 			close(fds[i]);
 			closed++;

@@ -59,6 +59,12 @@ static void *worker(void *arg)
 		timeout = restore_expire();
 		if (real()->poll(&p, 1, timeout) <= 0)
 			continue;
+		if (p.revents & POLLNVAL) {
+			/* closed behind the shim's back (a raw close) */
+			shim_log("the control signal's descriptor was closed: "
+				 "checkpoints are off");
+			return NULL;
+		}
 		if (read(p.fd, &si, sizeof(si)) == sizeof(si))
 			checkpoint_run(now_ns());
 	}
@@ -78,6 +84,9 @@ static void start_worker(void)
 	if (err)
 		shim_log("no worker thread (%s): checkpoints are off",
 			 strerror(err));
+	else if ((err = park_watchdog_start()))
+		shim_log("no watchdog thread (%s): a checkpoint that hangs "
+			 "hangs the program", strerror(-err));
 }
 
 static void after_fork_child(void)
@@ -112,19 +121,62 @@ static void check_backend(void)
 		shim_log("no backend: %s", tcpcp_strerror_detail());
 }
 
+/* The shim's own descriptors: the program's close(), close_range() and
+ * closefrom() leave them alone (a daemon's closefrom(3) would take the
+ * worker's signalfd and the log with it). */
+#define OWN_MAX 8
+static int own[OWN_MAX];
+static unsigned int n_own;
+
+static void own_add(int fd)
+{
+	if (fd >= 0 && n_own < OWN_MAX)
+		__atomic_store_n(&own[n_own++], fd + 1, __ATOMIC_RELEASE);
+}
+
+unsigned int fd_own_sorted(int *ret, unsigned int max)
+{
+	unsigned int i, j, n = 0;
+	int fd;
+
+	for (i = 0; i < __atomic_load_n(&n_own, __ATOMIC_ACQUIRE) && n < max;
+	     i++) {
+		fd = __atomic_load_n(&own[i], __ATOMIC_ACQUIRE) - 1;
+		for (j = n++; j > 0 && ret[j - 1] > fd; j--)
+			ret[j] = ret[j - 1];
+		ret[j] = fd;
+	}
+	return n;
+}
+
+bool fd_is_own(int fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < __atomic_load_n(&n_own, __ATOMIC_ACQUIRE); i++)
+		if (__atomic_load_n(&own[i], __ATOMIC_ACQUIRE) == fd + 1)
+			return true;
+	return false;
+}
+
 int fd_move_high(int fd)
 {
 	struct rlimit rl;
 	int high;
 
-	if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 256)
+	if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 256) {
+		own_add(fd);
 		return fd;
+	}
 	high = real()->fcntl(fd, F_DUPFD_CLOEXEC,
 			     (int)(rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur) -
 				     64);
-	if (high < 0)
+	if (high < 0) {
+		own_add(fd);
 		return fd;
+	}
 	real()->close(fd);
+	own_add(high);
 	return high;
 }
 

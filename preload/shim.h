@@ -63,6 +63,10 @@ extern struct shim_config shim_cfg;
 /* The shim's own descriptors live near the top of the range, out of the
  * way of numbers a program (or TCPCP_RESTORE_FD) expects; fd or a copy. */
 int fd_move_high(int fd);
+/* fd is one of the shim's own (fd_move_high made it). */
+bool fd_is_own(int fd);
+/* The shim's own descriptors, ascending, into ret; how many. */
+unsigned int fd_own_sorted(int *ret, unsigned int max);
 extern bool shim_active; /* false: every interposer passes straight through */
 extern uint64_t shim_start_us; /* CLOCK_MONOTONIC at the constructor */
 

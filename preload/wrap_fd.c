@@ -38,35 +38,65 @@ SHIM_EXPORT int close(int fd)
 {
 	const struct real_fns *r = real();
 
+	if (shim_active && fd_is_own(fd))
+		return 0; /* the program never had it: as if closed */
 	if (shim_active)
 		forget(fd);
 	return r ? r->close(fd) : (int)syscall(SYS_close, fd);
 }
 
-SHIM_EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
+static int real_close_range(unsigned int lo, unsigned int hi, int flags)
 {
 	const struct real_fns *r = real();
+
+	if (r && r->close_range)
+		return r->close_range(lo, hi, flags);
+	return (int)syscall(SYS_close_range, lo, hi, flags);
+}
+
+/* [lo, hi] less the shim's own descriptors, one piece at a time. */
+static int close_around_own(unsigned int lo, unsigned int hi, int flags)
+{
+	int mine[8];
+	unsigned int n = shim_active ? fd_own_sorted(mine, 8) : 0, i;
+	unsigned int from = lo;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned int fd = (unsigned int)mine[i];
+
+		if (fd < from || fd > hi)
+			continue;
+		if (fd > from && real_close_range(from, fd - 1, flags))
+			rc = -1;
+		from = fd + 1;
+	}
+	if (from <= hi &&
+	    real_close_range(from, hi, flags))
+		rc = -1;
+	return rc;
+}
+
+SHIM_EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
+{
 	int saved = errno;
 
 	if (shim_active && !(flags & CLOSE_RANGE_CLOEXEC)) {
 		fdt_clear_range(lo, hi);
 		errno = saved;
 	}
-	if (r && r->close_range)
-		return r->close_range(lo, hi, flags);
-	return (int)syscall(SYS_close_range, lo, hi, flags);
+	if (lo > hi)
+		return real_close_range(lo, hi, flags);
+	return close_around_own(lo, hi, flags);
 }
 
 SHIM_EXPORT void closefrom(int lo)
 {
-	const struct real_fns *r = real();
-
-	if (shim_active && lo >= 0)
+	if (lo < 0)
+		return;
+	if (shim_active)
 		fdt_clear_range((unsigned int)lo, ~0u);
-	if (r && r->closefrom)
-		r->closefrom(lo);
-	else
-		syscall(SYS_close_range, lo, ~0u, 0);
+	close_around_own((unsigned int)lo, ~0u, 0);
 }
 
 SHIM_EXPORT int dup(int fd)

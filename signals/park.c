@@ -23,6 +23,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,6 +39,7 @@
 
 #define TASKS_MAX 4096
 #define PARK_GRACE_MS 500
+#define WATCHDOG_S 20
 
 #define TLS __thread __attribute__((tls_model("initial-exec")))
 
@@ -47,6 +50,9 @@ static atomic_uint parked;
 static atomic_uint generation; /* the futex word: bumped on release */
 static atomic_int parked_tids[TASKS_MAX]; /* who parked, this round */
 static atomic_uint n_parked_tids;
+
+static atomic_int watchdog_tid;
+static atomic_int aborted;
 
 static TLS int crit_depth;
 static TLS int in_wait;
@@ -167,7 +173,8 @@ static int signal_new_tasks(struct task_set *s, pid_t self)
 			pid_t tid = (pid_t)atoi(d->d_name);
 
 			off += d->d_reclen;
-			if (tid <= 0 || tid == self || task_known(s, tid))
+			if (tid <= 0 || tid == self || task_known(s, tid) ||
+			    tid == atomic_load(&watchdog_tid))
 				continue;
 			if (s->n == TASKS_MAX) {
 				close(dir);
@@ -287,6 +294,7 @@ int park_others(int timeout_ms)
 	int fresh;
 
 	set.n = 0;
+	atomic_store(&aborted, 0);
 	atomic_store(&n_parked_tids, 0);
 	atomic_store(&force_all, 0);
 	atomic_store(&force_tid, 0);
@@ -309,4 +317,82 @@ void park_release(void)
 	atomic_store(&force_tid, 0);
 	atomic_fetch_add(&generation, 1);
 	futex_wake_all(&generation);
+}
+
+/*
+ * The watchdog.  The worker allocates while the program's threads are
+ * parked, and a thread parked inside malloc holds its arena's lock: with
+ * one arena (MALLOC_ARENA_MAX=1) the worker would wait for it forever,
+ * and the whole process with it.  So a thread of its own releases the
+ * world if a checkpoint takes longer than WATCHDOG_S, and the checkpoint
+ * is then abandoned (park_aborted).
+ */
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wd_cond;
+static unsigned int wd_gen;
+static bool wd_armed;
+
+static void *watchdog(void *arg)
+{
+	struct timespec deadline;
+	unsigned int gen;
+	sigset_t all;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	atomic_store(&watchdog_tid, (int)syscall(SYS_gettid));
+	pthread_mutex_lock(&wd_lock);
+	for (;;) {
+		while (!wd_armed)
+			pthread_cond_wait(&wd_cond, &wd_lock);
+		gen = wd_gen;
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += WATCHDOG_S;
+		while (wd_armed && wd_gen == gen &&
+		       pthread_cond_timedwait(&wd_cond, &wd_lock, &deadline) !=
+			       ETIMEDOUT)
+			;
+		if (wd_armed && wd_gen == gen) {
+			atomic_store(&aborted, 1);
+			park_release();
+			wd_armed = false;
+		}
+	}
+	return NULL;
+}
+
+int park_watchdog_start(void)
+{
+	pthread_condattr_t ca;
+	pthread_attr_t attr;
+	pthread_t t;
+	int err;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wd_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&wd_lock, NULL);
+	wd_armed = false;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	err = pthread_create(&t, &attr, watchdog, NULL);
+	pthread_attr_destroy(&attr);
+	return -err;
+}
+
+void park_watchdog(bool arm)
+{
+	pthread_mutex_lock(&wd_lock);
+	wd_armed = arm;
+	wd_gen++;
+	pthread_cond_signal(&wd_cond);
+	pthread_mutex_unlock(&wd_lock);
+}
+
+bool park_aborted(void)
+{
+	return atomic_load(&aborted);
 }

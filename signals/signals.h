@@ -39,6 +39,13 @@ const sigset_t *guard_mask(int how, const sigset_t *set, sigset_t *copy);
 int park_others(int timeout_ms);
 void park_release(void);
 
+/* A thread that releases the world if a checkpoint hangs (a parked
+ * thread holding a lock the worker needs): started with the worker,
+ * armed around each checkpoint; park_aborted() says it fired. */
+int park_watchdog_start(void);
+void park_watchdog(bool arm);
+bool park_aborted(void);
+
 /* True once after this thread was parked: an EINTR the program's wait
  * got from the park is the shim's, and the wait is resumed. */
 bool park_interrupted(void);
