@@ -18,8 +18,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,16 +114,85 @@ static int index_claims(void)
 	return 0;
 }
 
+/*
+ * An image describes its connections only until they run again.  Once a
+ * process has started one of them, restoring the same image a second
+ * time (a restart after a checkpoint that was killed before its rename
+ * left the old image in place) would rebuild sockets whose sequence
+ * numbers the peers have left behind: each end ignores the other's
+ * segments, the peer until its retransmissions give up (tcp_retries2,
+ * about 15 minutes), the server's side for ever.  So the first start
+ * leaves IMAGE.restored beside the image, naming the image by its
+ * creation time, and a restore of that same image says why it does not
+ * restore.
+ */
+#define USED_SUFFIX ".restored"
+
+static void used_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s" USED_SUFFIX, shim_cfg.restore);
+}
+
+static void mark_used(void)
+{
+	static int marked;
+	char path[sizeof(shim_cfg.restore) + sizeof(USED_SUFFIX)], text[96];
+	struct iovec iov;
+	int n, err;
+
+	if (__atomic_exchange_n(&marked, 1, __ATOMIC_RELAXED))
+		return;
+	n = snprintf(text, sizeof(text), "created_ns=%llu\npid=%d\n",
+		     (unsigned long long)img.created_ns, (int)getpid());
+	used_path(path, sizeof(path));
+	iov = (struct iovec){ text, (size_t)n };
+	err = image_file_write(path, &iov, 1, NULL, 0);
+	if (err)
+		shim_log("cannot write %s (%s): a second restore of %s would "
+			 "not know that its connections have run on",
+			 path, strerror(-err), shim_cfg.restore);
+}
+
+/* The pid that restored this very image already, or 0. */
+static int used_by(void)
+{
+	char path[sizeof(shim_cfg.restore) + sizeof(USED_SUFFIX)], text[96];
+	unsigned long long created = 0;
+	ssize_t n;
+	int fd, pid = 0;
+
+	used_path(path, sizeof(path));
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	if (sscanf(text, "created_ns=%llu\npid=%d", &created, &pid) != 2 ||
+	    created != img.created_ns)
+		return 0;
+	return pid > 0 ? pid : 1;
+}
+
 void restore_load(void)
 {
 	char why[256];
-	int err;
+	int err, pid;
 
 	if (!shim_cfg.restore[0])
 		return;
 	/* consumed here: a child or an exec'd program must not claim again */
 	unsetenv("TCPCP_RESTORE");
 	err = image_read(shim_cfg.restore, &img, why, sizeof(why));
+	if (!err && (pid = used_by())) {
+		snprintf(why, sizeof(why), "pid %d restored this image "
+			 "already; its connections have run on since and no "
+			 "longer match their peers (who get a reset when their "
+			 "hold expires)", pid);
+		err = -ESTALE;
+	}
 	if (!err)
 		err = index_claims();
 	if (err) {
@@ -240,8 +311,11 @@ static void rebuild(const unsigned int *idx, unsigned int n, int *ret_fds)
 		close(dummy);
 	in_lib--;
 	crit_leave();
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		claims[idx[i]].state = ret_fds[i] >= 0 ? CLAIMED : FAILED;
+		if (ret_fds[i] >= 0)
+			mark_used();
+	}
 }
 
 /* Marks and collects the unclaimed claims that match; how many. */
@@ -301,9 +375,13 @@ void restore_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 		handback_add(l.ino, fds[i]);
 		ok++;
 	}
-	shim_log("bind %s: %u of %u connections restored in %llu us, waiting "
-		 "for accept()", sa_str(sa, a, sizeof(a)), ok, n,
-		 (unsigned long long)(now_us() - t0));
+	if (ok)
+		shim_log("bind %s: %u of %u connections restored in %llu us, "
+			 "waiting for accept()", sa_str(sa, a, sizeof(a)), ok,
+			 n, (unsigned long long)(now_us() - t0));
+	else
+		shim_log("bind %s: none of its %u connections could be "
+			 "restored (see above)", sa_str(sa, a, sizeof(a)), n);
 out:
 	free(idx);
 	free(fds);

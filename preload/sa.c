@@ -80,8 +80,13 @@ bool sa_equal(const struct sockaddr *a, const struct sockaddr *b)
 const char *sa_str(const struct sockaddr *a, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
+	struct in_addr v4;
 
-	if (a->sa_family == AF_INET) {
+	/* a dual-stack socket's IPv4 peer reads as the IPv4 address it is */
+	if (a->sa_family == AF_INET6 && v4_of(a, &v4)) {
+		inet_ntop(AF_INET, &v4, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, sa_port(a));
+	} else if (a->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr,
 			  host, sizeof(host));
 		snprintf(buf, len, "%s:%u", host, sa_port(a));

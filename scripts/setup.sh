@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="meson ninja-build gcc make pkg-config libcriterion-dev libnftables-dev libnftnl-dev libmnl-dev nftables
-	iproute2 python3 linux-headers-amd64 redis-server lighttpd"
+	iproute2 python3 linux-headers-amd64 redis-server lighttpd strace"
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
