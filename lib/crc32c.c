@@ -3,12 +3,16 @@
  * CRC32C (Castagnoli), reflected polynomial 0x82F63B78, as iSCSI, ext4 and
  * btrfs use it: crc32c(0, "123456789", 9) == 0xE3069283.
  *
- * A byte at a time through a constant table.  An image is checked once per
- * restore, at disk speed or less, so slicing-by-8 or the SSE4.2 instruction
- * would buy nothing worth their code.  The table is a literal rather than
- * built on first use so that the shim's threads share it without a lock
- * (and helgrind has no race to report); the unit test recomputes it.
+ * A byte at a time through a constant table, or eight at a time with
+ * SSE4.2's crc32 instruction where the CPU has it: an image of 10 000
+ * connections is some 20 MB, and the table's 3 ns a byte was a tenth of a
+ * checkpoint's freeze (and again of the restart).  The table is a literal
+ * rather than built on first use so that the shim's threads share it
+ * without a lock (and helgrind has no race to report); the unit test
+ * recomputes it.
  */
+#include <string.h>
+
 #include "image.h"
 
 static const uint32_t table[256] = {
@@ -78,12 +82,47 @@ static const uint32_t table[256] = {
 	0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
 };
 
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+static uint32_t by_table(uint32_t crc, const uint8_t *p, size_t len)
 {
-	const uint8_t *p = buf;
-
-	crc = ~crc;
 	while (len--)
 		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t
+by_instruction(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc, v;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	for (; len; p++, len--)
+		crc = __builtin_ia32_crc32qi(crc, *p);
+	return crc;
+}
+
+static int have_sse42(void)
+{
+	static int have = -1; /* a benign race: every thread finds the same */
+
+	if (have < 0) {
+		__builtin_cpu_init(); /* may run before constructors */
+		have = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+	}
+	return have;
+}
+#endif
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	crc = ~crc;
+#if defined(__x86_64__)
+	if (have_sse42())
+		return ~by_instruction(crc, buf, len);
+#endif
+	return ~by_table(crc, buf, len);
 }

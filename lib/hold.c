@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/select.h>
 #include <sys/wait.h>
@@ -170,10 +171,45 @@ static int fail(const char *why)
 	return -EIO;
 }
 
+/* The caller's environment less LD_PRELOAD: nft need not carry the shim
+ * (or anything else preloaded into the caller).  NULL: no memory. */
+static char **env_without_preload(void)
+{
+	size_t n = 0, i, o = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11))
+			env[o++] = environ[i];
+	return env;
+}
+
+/* nft with a plain signal state: the caller's thread may block every
+ * signal (the shim's worker does). */
+static void plain_signals(posix_spawnattr_t *attr)
+{
+	sigset_t none, all;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(attr);
+	posix_spawnattr_setsigmask(attr, &none);
+	posix_spawnattr_setsigdefault(attr, &all);
+	posix_spawnattr_setflags(attr,
+				 POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
 /* The transaction in a child: nft -f - with the text on its stdin. */
 static int run_spawned(const char *cmd)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	char **env;
 	char *argv[] = { "nft", "-f", "-", NULL }, why[160] = "";
 	int in[2], err[2], status = -1;
 	ssize_t n;
@@ -191,8 +227,12 @@ static int run_spawned(const char *cmd)
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (posix_spawnp(&pid, "nft", &fa, NULL, argv, environ))
+	plain_signals(&attr);
+	env = env_without_preload();
+	if (!env || posix_spawnp(&pid, "nft", &fa, &attr, argv, env))
 		pid = -1;
+	free(env);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	close(err[1]);

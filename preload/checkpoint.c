@@ -110,15 +110,16 @@ static void describe(const struct tcpcp_conn *c, struct image_conn *rec)
 {
 	struct listener_match m = { c, rec };
 	struct fd_entry e;
+	bool valid;
 
 	memset(rec, 0, sizeof(*rec));
 	rec->fd = (int32_t)c->fd;
-	if (fdt_valid((int)c->fd, &e) && e.kind == FD_CONNECTED) {
+	valid = fdt_valid((int)c->fd, &e);
+	if (valid && e.kind == FD_CONNECTED) {
 		rec->kind = IMAGE_KIND_CONNECTED;
 		return;
 	}
-	if (fdt_valid((int)c->fd, &e) && e.kind == FD_ACCEPTED &&
-	    e.addr.sin6_family) {
+	if (valid && e.kind == FD_ACCEPTED && e.addr.sin6_family) {
 		rec->kind = IMAGE_KIND_ACCEPTED;
 		rec->listener_len = sa_len((struct sockaddr *)&e.addr);
 		memcpy(&rec->listener, &e.addr, rec->listener_len);

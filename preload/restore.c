@@ -258,30 +258,46 @@ static void log_failed(const struct claim *c, int err, const char *detail)
  * or -1 (logged, state FAILED).  In a shim critical section: the library's
  * lock must never be held by a parked thread.
  */
-/* Starts what set_si rebuilt: ret_fds[i] for each success. */
-static void start_rebuilt(const struct result_list *rl,
+/* The result start(ALL) gave fd; -ENOENT if it did not list it. */
+static int start_result(const struct result_list *sl, int fd)
+{
+	unsigned int i;
+
+	for (i = 0; sl && i < sl->fd_all; i++)
+		if (sl->fdrs[i].fd == fd)
+			return sl->fdrs[i].result;
+	return -ENOENT;
+}
+
+/* Starts what set_si rebuilt, all in one call (one hold transaction,
+ * not one per connection): ret_fds[i] for each success.  start(ALL) takes
+ * every stopped socket of the process, and at a claim those are the ones
+ * just rebuilt. */
+static void start_rebuilt(int dummy, const struct result_list *rl,
 			  const unsigned int *idx, unsigned int n, int *ret_fds)
 {
 	struct result_list *sl = NULL;
 	unsigned int i;
+	int err = 0;
 
+	if (tcpcp_start(dummy, TCPCP_EXEC_ALL, &sl) != TCPCP_RET_OK)
+		err = -errno;
 	for (i = 0; i < n && i < rl->fd_all; i++) {
-		int fd = rl->fdrs[i].result;
+		int fd = rl->fdrs[i].result, r;
 
 		if (fd < 0) {
 			log_failed(&claims[idx[i]], -fd, tcpcp_strerror_detail());
 			continue;
 		}
-		if (tcpcp_start(fd, TCPCP_EXEC_ONE, &sl) != TCPCP_RET_OK) {
-			log_failed(&claims[idx[i]], errno,
-				   tcpcp_strerror_detail());
+		r = err ? err : start_result(sl, fd);
+		if (r) {
+			log_failed(&claims[idx[i]], -r, tcpcp_strerror_detail());
 			close(fd);
 			continue;
 		}
-		free(sl);
-		sl = NULL;
 		ret_fds[i] = fd;
 	}
+	free(sl);
 }
 
 static void rebuild(const unsigned int *idx, unsigned int n, int *ret_fds)
@@ -300,7 +316,7 @@ static void rebuild(const unsigned int *idx, unsigned int n, int *ret_fds)
 	dummy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (si && dummy >= 0 &&
 	    tcpcp_set_si(dummy, TCPCP_EXEC_ALL, si, size, &rl) == TCPCP_RET_OK)
-		start_rebuilt(rl, idx, n, ret_fds);
+		start_rebuilt(dummy, rl, idx, n, ret_fds);
 	else
 		for (i = 0; i < n; i++)
 			log_failed(&claims[idx[i]], si ? errno : ENOMEM,

@@ -353,6 +353,22 @@ Test(crc, table_matches_the_definition)
 	cr_assert_eq(crc32c(0, buf, sizeof(buf)), crc_slow(buf, sizeof(buf)));
 }
 
+/* Every length and offset around the eight-byte steps of the crc32
+ * instruction, against the definition. */
+Test(crc, lengths_and_offsets)
+{
+	uint8_t buf[96];
+	unsigned int i, off, len;
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 37 + 11);
+	for (off = 0; off < 8; off++)
+		for (len = 0; off + len <= sizeof(buf); len++)
+			cr_assert_eq(crc32c(0, buf + off, len),
+				     crc_slow(buf + off, len),
+				     "offset %u, length %u", off, len);
+}
+
 Test(crc, chains)
 {
 	const char *s = "123456789";
