@@ -150,7 +150,12 @@ struct tcpcp_si_hdr {
 	struct tcpcp_sie_fixgen fixgen;
 	struct tcpcp_sie_vargen vargen;
 	struct tcpcp_sie_sockopt sockopt;
+#ifndef __CHECKER__
+	/* TCPCP2's layout, for reading only: elements vary in size.  Sparse
+	 * (the kernel build's checker) rejects arrays of structures that end
+	 * in a flexible array; it never sees them. */
 	struct tcpcp_si_skb si_skb[];
+#endif
 };
 
 struct tcpcp_total_si_hdr {
@@ -158,7 +163,9 @@ struct tcpcp_total_si_hdr {
 	uint8_t major;
 	uint8_t minor;
 	uint16_t si_cnt;
-	struct tcpcp_si_hdr si_hdr[];
+#ifndef __CHECKER__
+	struct tcpcp_si_hdr si_hdr[]; /* idem: connections vary in size */
+#endif
 };
 
 /*

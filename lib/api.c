@@ -139,12 +139,26 @@ int api_exec(const struct tcpcp_backend *b, int fd, int flag,
 	return err;
 }
 
+int api_call(const struct tcpcp_backend *b, const struct backend_call *c,
+	     struct result_list **reslst)
+{
+	int err;
+
+	pthread_mutex_lock(&api_lock);
+	err = b->call(c, reslst);
+	pthread_mutex_unlock(&api_lock);
+	return err;
+}
+
 static int run(int fd, int flag, bool (*pick)(int stage), op_fn op,
 	       struct result_list **reslst)
 {
+	struct backend_call c = { .op = BACKEND_STOP, .fd = fd, .flag = flag };
 	const struct tcpcp_backend *b;
 	int err = api_begin(fd, flag, reslst, &b);
 
+	if (!err && b->call)
+		return api_call(b, &c, reslst);
 	if (!err)
 		err = api_exec(b, fd, flag, pick, op, NULL, reslst);
 	return err;
@@ -238,9 +252,12 @@ static int start_all(const struct tcpcp_backend *b, int dummy,
 
 TCPCP_EXPORT int tcpcp_start(int fd, int flag, struct result_list **reslst)
 {
+	struct backend_call c = { .op = BACKEND_START, .fd = fd, .flag = flag };
 	const struct tcpcp_backend *b;
 	int err = api_begin(fd, flag, reslst, &b);
 
+	if (!err && b->call)
+		return api_finish(api_call(b, &c, reslst));
 	if (err || flag == TCPCP_EXEC_ONE)
 		return api_finish(err ? err :
 				  api_exec(b, fd, flag, NULL, start_op, NULL,
@@ -302,11 +319,14 @@ static int close_one(int fd, struct result_list **reslst)
 
 TCPCP_EXPORT int tcpcp_close(int fd, struct result_list **reslst)
 {
+	struct backend_call c = { .op = BACKEND_CLOSE, .fd = fd };
 	const struct tcpcp_backend *b;
 	int err = api_begin(fd, TCPCP_EXEC_ONE, reslst, &b), stage;
 
 	if (err)
 		return api_finish(err);
+	if (b->call)
+		return api_finish(api_call(b, &c, reslst));
 	pthread_mutex_lock(&api_lock);
 	stage = b->stage(fd);
 	if (stage == STAGE_STOPPED) {

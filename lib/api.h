@@ -28,6 +28,10 @@ int api_exec(const struct tcpcp_backend *b, int fd, int flag,
 	     bool (*pick)(int stage), op_fn op, void *ctx,
 	     struct result_list **reslst);
 
+/* The call handed whole to a backend that has backend->call. */
+int api_call(const struct tcpcp_backend *b, const struct backend_call *c,
+	     struct result_list **reslst);
+
 /* stopped -> running: lifts the hold (committed at once), then starts. */
 int api_resume(const struct tcpcp_backend *b, int fd, bool probe);
 

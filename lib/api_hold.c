@@ -70,6 +70,18 @@ static int hold(const void *buf, unsigned int size)
 	err = hold_seconds(&seconds);
 	if (!err)
 		err = backend_select(&b);
+	if (!err && b->call) {
+		/* the module keeps its own hold table */
+		struct backend_call c = { .op = BACKEND_HOLD, .si = buf,
+					  .si_size = size };
+
+		err = check_readable(buf, size);
+		if (!err)
+			err = api_call(b, &c, NULL);
+		if (err == -EINVAL)
+			detail_set("the TCP-SI buffer is malformed");
+		return err;
+	}
 	if (!err && b != &backend_repair) {
 		/* start() of another backend would not lift this hold */
 		detail_set("%s backend: no hold before a restore", b->name);

@@ -119,6 +119,13 @@ static int get_si(int fd, int flag, void **bufptr, unsigned int *size,
 		err = fault;
 	if (err)
 		return err;
+	if (b->call) {
+		struct backend_call c = { .op = BACKEND_GET_SI, .fd = fd,
+					  .flag = flag, .ret_si = bufptr,
+					  .ret_si_size = size };
+
+		return api_call(b, &c, reslst);
+	}
 	err = api_exec(b, fd, flag, stage_connected, save_op, &s, reslst);
 	if (!err) {
 		err = encode(&s, bufptr, size);
@@ -266,6 +273,13 @@ static int set_si(int fd, int flag, const void *buf, unsigned int size,
 		detail_set("TCP-SI holds %u connections; TCPCP_EXEC_ONE "
 			   "takes exactly one", count);
 		return -EINVAL;
+	}
+	if (b->call) {
+		struct backend_call c = { .op = BACKEND_SET_SI, .fd = fd,
+					  .flag = flag, .si = buf,
+					  .si_size = size };
+
+		return api_call(b, &c, reslst);
 	}
 	pthread_mutex_lock(&api_lock);
 	if (flag == TCPCP_EXEC_ONE)

@@ -3,7 +3,8 @@
  * The small interface behind the API: one backend per way of freezing and
  * rebuilding a socket.  All functions return 0 or -errno and act on one
  * descriptor; the API layer handles TCPCP_EXEC_ALL, result lists and the
- * manual's argument errors.
+ * manual's argument errors.  A backend that does whole calls itself (kmod:
+ * one ioctl, for one socket or all of them) has a call function instead.
  */
 #ifndef TCPCP_BACKEND_H
 #define TCPCP_BACKEND_H
@@ -16,6 +17,28 @@ enum sock_stage {
 	STAGE_RUNNING,     /* connected and live */
 	STAGE_STOPPED,     /* connected and frozen by tcpcp */
 	STAGE_FOREIGN,     /* frozen by someone else (repair mode): locked */
+};
+
+struct result_list;
+
+/* One public call, its arguments already checked (for backend->call). */
+enum backend_op {
+	BACKEND_STOP,
+	BACKEND_GET_SI,
+	BACKEND_SET_SI,
+	BACKEND_START,
+	BACKEND_CLOSE, /* tcpcp_close(): no flag */
+	BACKEND_HOLD,  /* tcpcp_hold(): no descriptor, no result list */
+};
+
+struct backend_call {
+	enum backend_op op;
+	int fd;
+	int flag;                   /* TCPCP_EXEC_ONE or TCPCP_EXEC_ALL */
+	const void *si;             /* SET_SI: the TCP-SI, si_check()ed */
+	unsigned int si_size;
+	void **ret_si;              /* GET_SI: malloc'ed, as tcpcp_get_si() */
+	unsigned int *ret_si_size;
 };
 
 struct tcpcp_backend {
@@ -42,6 +65,9 @@ struct tcpcp_backend {
 	/* sends what the calls above queued (the repair backend's hold);
 	 * a failure is a warning in the detail, never the call's error */
 	void (*commit)(void);
+	/* optional: the whole call, result list included (reslst is NULL for
+	 * BACKEND_HOLD); when present the operations above are not used */
+	int (*call)(const struct backend_call *c, struct result_list **reslst);
 };
 
 extern const struct tcpcp_backend backend_repair;

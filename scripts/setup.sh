@@ -4,7 +4,8 @@
 set -eu
 
 PACKAGES="meson ninja-build gcc make pkg-config libcriterion-dev libnftables-dev libnftnl-dev libmnl-dev nftables
-	iproute2 python3 linux-headers-amd64 redis-server lighttpd strace"
+	iproute2 python3 linux-headers-amd64 redis-server lighttpd
+	linux-image-amd64 qemu-system-x86 cpio strace"
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
@@ -36,7 +37,27 @@ build() {
 	ninja -C build >/dev/null
 }
 
+# The kmod test VM (tests/vm/) packs a static busybox into its initramfs.
+# Installing busybox-static would remove Debian's busybox, so the package
+# is only unpacked, into the build folder.
+fetch_busybox() {
+	dest=build/tests/vm/work/busybox-static
+	[ -x "$dest/bin/busybox" ] && return 0
+	tmp=$(mktemp -d)
+	if ! (cd "$tmp" && apt-get download busybox-static >/dev/null 2>&1); then
+		apt-get update -qq
+		(cd "$tmp" && apt-get download busybox-static >/dev/null 2>&1) || true
+	fi
+	for deb in "$tmp"/busybox-static_*.deb; do
+		[ -f "$deb" ] && mkdir -p "$dest" && dpkg-deb -x "$deb" "$dest"
+	done
+	rm -rf "$tmp"
+	[ -x "$dest/bin/busybox" ] ||
+		echo "tcpcp2: busybox-static could not be fetched: the vm suite will skip" >&2
+}
+
 cd "$(dirname "$0")/.."
 need_root
 install_packages
 build
+fetch_busybox
