@@ -232,9 +232,12 @@ def main():
             sys.executable, os.path.abspath(__file__), "--build",
             args.build, "--client-side", tmp], timeout=120).returncode
     finally:
-        subprocess.run(["pkill", "-f", "redis-server %s:%d" % (hosts.SVC[4],
-                                                               PORT)],
-                       stderr=subprocess.DEVNULL)
+        # a redis left by a failed run dies with its hosts' namespaces
+        # only once nothing holds them: end it first
+        if shutil.which("pkill"):
+            subprocess.run(["pkill", "-f", "redis-server %s:%d"
+                            % (hosts.SVC[4], PORT)],
+                           stderr=subprocess.DEVNULL)
         hosts.topology("down", PREFIX)
         if rc == 0:
             shutil.rmtree(tmp, ignore_errors=True)
