@@ -2,13 +2,15 @@
 /*
  * poll, ppoll and select while restored connections wait for accept():
  * their listener reports readable (the real call then runs without
- * waiting).  With nothing handed back, each goes straight to libc.
+ * waiting).  With nothing handed back, each goes to libc as a safe point
+ * to park at, resumed if a checkpoint interrupted it.
  */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #include "../signals/signals.h"
 #include "shim.h"
@@ -18,6 +20,97 @@ void __chk_fail(void) __attribute__((noreturn));
 int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fds_len);
 int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 		const sigset_t *mask, size_t fds_len);
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* What is left of a wait until deadline (< 0: none, wait for ever). */
+static int64_t left_ns(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return -1;
+	left = deadline - now_ns();
+	return left > 0 ? left : 0;
+}
+
+static struct timespec *as_timespec(int64_t ns, struct timespec *ts)
+{
+	if (ns < 0)
+		return NULL;
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+	return ts;
+}
+
+/*
+ * The program's wait, as a safe point to park at.  A checkpoint that lets
+ * the program run on interrupts it (poll and select are never restarted
+ * after a handler): such a wait goes on for the rest of its time, so the
+ * program never sees the shim's EINTR.
+ */
+struct wait_args {
+	const struct real_fns *r;
+	int kind; /* 0 poll, 1 ppoll, 2 select, 3 pselect */
+	struct pollfd *fds;
+	nfds_t n;
+	int nfds;
+	fd_set *rd, *wr, *ex;
+	const sigset_t *mask;
+};
+
+static int wait_once(const struct wait_args *a, int64_t ns)
+{
+	struct timespec ts;
+	struct timeval tv;
+
+	switch (a->kind) {
+	case 0:
+		return a->r->poll(a->fds, a->n,
+				  ns < 0 ? -1 : (int)((ns + 999999) / 1000000));
+	case 1:
+		return a->r->ppoll(a->fds, a->n, as_timespec(ns, &ts), a->mask);
+	case 2:
+		tv.tv_sec = ns / 1000000000;
+		tv.tv_usec = (ns % 1000000000) / 1000;
+		return a->r->select(a->nfds, a->rd, a->wr, a->ex,
+				    ns < 0 ? NULL : &tv);
+	}
+	return a->r->pselect(a->nfds, a->rd, a->wr, a->ex,
+			     as_timespec(ns, &ts), a->mask);
+}
+
+static int wait_resumed(const struct wait_args *a, int64_t ns)
+{
+	int64_t deadline = ns < 0 ? -1 : now_ns() + ns;
+	int rc;
+
+	for (;;) {
+		park_interrupted(); /* a park before this wait is not ours */
+		wait_enter();
+		rc = wait_once(a, ns);
+		wait_leave();
+		if (rc >= 0 || errno != EINTR || !park_interrupted())
+			return rc;
+		ns = left_ns(deadline);
+	}
+}
+
+static int64_t ns_of_ts(const struct timespec *ts)
+{
+	return ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
+}
+
+static int64_t ns_of_tv(const struct timeval *tv)
+{
+	return tv ? (int64_t)tv->tv_sec * 1000000000 + tv->tv_usec * 1000 : -1;
+}
 
 static bool poll_pending(const struct pollfd *fds, nfds_t n)
 {
@@ -49,15 +142,14 @@ static int poll_merge(struct pollfd *fds, nfds_t n, int rc)
 SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	const struct real_fns *r = real();
-	int rc;
 
 	if (!r)
 		return (int)syscall(SYS_poll, fds, n, timeout);
 	if (!shim_active || !handback_total() || !poll_pending(fds, n)) {
-		wait_enter();
-		rc = r->poll(fds, n, timeout);
-		wait_leave();
-		return rc;
+		struct wait_args a = { .r = r, .kind = 0, .fds = fds, .n = n };
+
+		return wait_resumed(&a, timeout < 0 ? -1 :
+					    (int64_t)timeout * 1000000);
 	}
 	return poll_merge(fds, n, r->poll(fds, n, 0));
 }
@@ -76,16 +168,15 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	static const struct timespec zero;
 	const struct real_fns *r = real();
 	sigset_t copy;
-	int rc;
 
 	mask = guard_mask(SIG_SETMASK, mask, &copy);
 	if (!r)
 		return (int)syscall(SYS_ppoll, fds, n, ts, mask, _NSIG / 8);
 	if (!shim_active || !handback_total() || !poll_pending(fds, n)) {
-		wait_enter();
-		rc = r->ppoll(fds, n, ts, mask);
-		wait_leave();
-		return rc;
+		struct wait_args a = { .r = r, .kind = 1, .fds = fds, .n = n,
+				       .mask = mask };
+
+		return wait_resumed(&a, ns_of_ts(ts));
 	}
 	return poll_merge(fds, n, r->ppoll(fds, n, &zero, mask));
 }
@@ -134,16 +225,15 @@ SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 	const struct real_fns *r = real();
 	struct timeval zero = { 0, 0 };
 	fd_set pending;
-	int rc;
 
 	if (!r)
 		return (int)syscall(SYS_select, nfds, rd, wr, ex, tv);
 	if (!shim_active || !handback_total() ||
 	    !select_pending(nfds, rd, &pending)) {
-		wait_enter();
-		rc = r->select(nfds, rd, wr, ex, tv);
-		wait_leave();
-		return rc;
+		struct wait_args a = { .r = r, .kind = 2, .nfds = nfds,
+				       .rd = rd, .wr = wr, .ex = ex };
+
+		return wait_resumed(&a, ns_of_tv(tv));
 	}
 	return select_merge(nfds, rd, &pending,
 			    r->select(nfds, rd, wr, ex, &zero));
@@ -156,7 +246,6 @@ SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 	const struct real_fns *r = real();
 	fd_set pending;
 	sigset_t copy;
-	int rc;
 
 	mask = guard_mask(SIG_SETMASK, mask, &copy);
 	if (!r) {
@@ -165,10 +254,11 @@ SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 	}
 	if (!shim_active || !handback_total() ||
 	    !select_pending(nfds, rd, &pending)) {
-		wait_enter();
-		rc = r->pselect(nfds, rd, wr, ex, ts, mask);
-		wait_leave();
-		return rc;
+		struct wait_args a = { .r = r, .kind = 3, .nfds = nfds,
+				       .rd = rd, .wr = wr, .ex = ex,
+				       .mask = mask };
+
+		return wait_resumed(&a, ns_of_ts(ts));
 	}
 	return select_merge(nfds, rd, &pending,
 			    r->pselect(nfds, rd, wr, ex, &zero, mask));
