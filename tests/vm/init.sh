@@ -26,6 +26,10 @@
 # Kernel command-line words with '=' that the kernel does not know reach
 # this script as variables: TCPCP_VM_ONLY=<group> runs one group (the
 # module is still loaded when that group needs it).
+#
+# One more group runs only when named, TCPCP_VM_ONLY=bench (run-vm-bench,
+# bench/run --vm): the save/restore benchmark with the repair backend
+# before the module is loaded, then with the kmod backend; see bench_half.
 
 # Links for busybox's applets, except where the initramfs has the real
 # program: /sbin/ip is iproute2's (busybox's ip has no netns or veth
@@ -309,6 +313,54 @@ unload_group() {
 	fi
 }
 
+# The benchmark (bench/bench_save_restore; run-vm-tests packs it, and
+# its options in /tcpcp/bench/args, one run a line, only for this group).
+# bench_half BACKEND prints each run's table between TCPCP-BENCH-BEGIN and
+# -END lines, which run-vm-bench joins into one table, then what
+# bench/strace-one counts (when strace is in the initramfs) between
+# TCPCP-STRACE-BEGIN and -END.
+bench_half() {
+	backend=$1 exe=$T/bench_save_restore out=/tmp/bench-$1
+	if [ ! -x "$exe" ]; then
+		tap bench "not ok - bench_save_restore: not in the initramfs"
+		return
+	fi
+	while IFS= read -r args; do
+		[ -n "$args" ] || continue
+		t0=$(uptime_s)
+		# shellcheck disable=SC2086 # the options are words
+		TCPCP_BACKEND=$backend timeout -s KILL 3600 "$exe" $args \
+			> "$out.out" 2> "$out.err" < /dev/null
+		rc=$?
+		secs=$(echo "$(uptime_s) $t0" | awk '{ printf "%.1f", $1 - $2 }')
+		echo "TCPCP-BENCH-BEGIN $backend"
+		cat "$out.out"
+		echo "TCPCP-BENCH-END $backend"
+		if [ "$rc" -eq 0 ]; then
+			tap bench "ok - bench_save_restore $args, TCPCP_BACKEND=$backend ($secs s)"
+		else
+			tap bench "not ok - bench_save_restore $args, TCPCP_BACKEND=$backend: exit status $rc after $secs s"
+		fi
+		indent "$out.err"
+	done < /tcpcp/bench/args
+	[ -x /usr/bin/strace ] && [ -x /tcpcp/bench/strace-one ] || return 0
+	n=$(cat /tcpcp/bench/strace-conns)
+	TCPCP_BACKEND=$backend timeout -s KILL 600 /tcpcp/bench/strace-one \
+		"$exe" "$n" > "$out.strace" 2> "$out.serr"
+	rc=$?
+	echo "TCPCP-STRACE-BEGIN $backend"
+	cat "$out.strace"
+	echo "TCPCP-STRACE-END $backend"
+	if [ "$rc" -eq 0 ]; then
+		tap bench "ok - strace-one $n, TCPCP_BACKEND=$backend"
+	else
+		tap bench "not ok - strace-one $n, TCPCP_BACKEND=$backend: exit status $rc"
+		indent "$out.serr"
+	fi
+}
+
+bench_wanted() { [ "$TCPCP_VM_ONLY" = bench ]; }
+
 kernel_log_check() {
 	if dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|UBSAN|general protection|Call Trace|refcount_t:|list_(add|del) corruption' > /tmp/bad; then
 		tap kernel "not ok - the kernel log is clean"
@@ -329,6 +381,12 @@ group() {
 say "booted $(uname -r), $(nproc) CPUs, $(uptime_s) s"
 load_modules
 group repair
+if bench_wanted; then
+	say "bench: $(grep MemTotal /proc/meminfo)"
+	g0=$(uptime_s)
+	bench_half repair # the stock kernel: no module loaded yet
+	say "bench repair half: $(echo "$(uptime_s) $g0" | awk '{ printf "%.1f", $1 - $2 }') s"
+fi
 if [ -f /tcpcp/tcpcp2.ko ]; then
 	if insmod /tcpcp/tcpcp2.ko 2> /tmp/insmod.log && [ -c /dev/tcpcp2 ]; then
 		tap load "ok - insmod tcpcp2.ko, /dev/tcpcp2 is there"
@@ -336,6 +394,11 @@ if [ -f /tcpcp/tcpcp2.ko ]; then
 		group module
 		group cross
 		group unload
+		if bench_wanted; then
+			g0=$(uptime_s)
+			bench_half kmod
+			say "bench kmod half: $(echo "$(uptime_s) $g0" | awk '{ printf "%.1f", $1 - $2 }') s"
+		fi
 	else
 		tap load "not ok - insmod tcpcp2.ko: $(cat /tmp/insmod.log)"
 	fi
