@@ -58,10 +58,16 @@ bool stage_connected(int stage)
 	return stage != STAGE_UNCONNECTED;
 }
 
+void api_begin_call(const struct tcpcp_backend *b)
+{
+	if (b->begin)
+		b->begin();
+}
+
 /* TCPCP_EXEC_ALL: op on one descriptor of every socket the predicate
  * picks, each result in the list. */
 static int for_all(const struct tcpcp_backend *b, int dummy,
-		   bool (*pick)(int stage), op_fn op, void *ctx,
+		   const struct api_walk *w, void *ctx,
 		   struct result_list **reslst)
 {
 	struct reslist_builder rb;
@@ -69,7 +75,7 @@ static int for_all(const struct tcpcp_backend *b, int dummy,
 	unsigned int i;
 	int err;
 
-	err = tcp_fds_list(&l);
+	err = tcp_fds_list(&l, w->describe);
 	if (err)
 		return err;
 	err = reslist_init(&rb, l.n);
@@ -78,14 +84,17 @@ static int for_all(const struct tcpcp_backend *b, int dummy,
 		return err;
 	}
 	for (i = 0; i < l.n; i++) {
-		int fd = l.fds[i].fd, stage;
+		struct sock_ref s;
+		int stage;
 
-		if (!l.fds[i].first || fd == dummy)
+		if (!l.fds[i].first || l.fds[i].fd == dummy)
 			continue;
-		stage = b->stage(fd);
-		if (stage >= 0 && !pick(stage))
+		sock_ref_of(&s, &l.fds[i]);
+		stage = b->stage(&s);
+		if (stage >= 0 && !w->pick(stage))
 			continue;
-		reslist_add(&rb, fd, stage < 0 ? stage : op(b, fd, stage, ctx));
+		reslist_add(&rb, s.fd,
+			    stage < 0 ? stage : w->op(b, &s, stage, ctx));
 	}
 	tcp_fds_free(&l);
 	*reslst = reslist_take(&rb);
@@ -97,13 +106,15 @@ static int for_one(const struct tcpcp_backend *b, int fd, op_fn op,
 		   void *ctx, struct result_list **reslst)
 {
 	struct reslist_builder rb;
+	struct sock_ref s;
 	int stage, err;
 
 	err = reslist_init(&rb, 1);
 	if (err)
 		return err;
-	stage = b->stage(fd);
-	err = stage < 0 ? stage : op(b, fd, stage, ctx);
+	sock_ref_init(&s, fd);
+	stage = b->stage(&s);
+	err = stage < 0 ? stage : op(b, &s, stage, ctx);
 	if (err) {
 		reslist_discard(&rb);
 		return err;
@@ -123,16 +134,16 @@ int api_begin(int fd, int flag, struct result_list **reslst,
 }
 
 int api_exec(const struct tcpcp_backend *b, int fd, int flag,
-	     bool (*pick)(int stage), op_fn op, void *ctx,
-	     struct result_list **reslst)
+	     const struct api_walk *w, void *ctx, struct result_list **reslst)
 {
 	int err;
 
 	pthread_mutex_lock(&api_lock);
+	api_begin_call(b);
 	if (flag == TCPCP_EXEC_ALL)
-		err = for_all(b, fd, pick, op, ctx, reslst);
+		err = for_all(b, fd, w, ctx, reslst);
 	else
-		err = for_one(b, fd, op, ctx, reslst);
+		err = for_one(b, fd, w->op, ctx, reslst);
 	if (b->commit)
 		b->commit();
 	pthread_mutex_unlock(&api_lock);
@@ -150,7 +161,7 @@ int api_call(const struct tcpcp_backend *b, const struct backend_call *c,
 	return err;
 }
 
-static int run(int fd, int flag, bool (*pick)(int stage), op_fn op,
+static int run(int fd, int flag, const struct api_walk *w,
 	       struct result_list **reslst)
 {
 	struct backend_call c = { .op = BACKEND_STOP, .fd = fd, .flag = flag };
@@ -160,7 +171,7 @@ static int run(int fd, int flag, bool (*pick)(int stage), op_fn op,
 	if (!err && b->call)
 		return api_call(b, &c, reslst);
 	if (!err)
-		err = api_exec(b, fd, flag, pick, op, NULL, reslst);
+		err = api_exec(b, fd, flag, w, NULL, reslst);
 	return err;
 }
 
@@ -170,8 +181,8 @@ int not_connected(void)
 	return -EBADFD;
 }
 
-static int stop_op(const struct tcpcp_backend *b, int fd, int stage,
-		   void *ctx)
+static int stop_op(const struct tcpcp_backend *b, struct sock_ref *s,
+		   int stage, void *ctx)
 {
 	(void)ctx;
 	switch (stage) {
@@ -182,34 +193,36 @@ static int stop_op(const struct tcpcp_backend *b, int fd, int stage,
 	case STAGE_STOPPED:
 		return 0;
 	}
-	return b->stop(fd);
+	return b->stop(s);
 }
 
 TCPCP_EXPORT int tcpcp_stop(int fd, int flag, struct result_list **reslst)
 {
-	return api_finish(run(fd, flag, stage_connected, stop_op, reslst));
+	static const struct api_walk w = { stage_connected, stop_op, false };
+
+	return api_finish(run(fd, flag, &w, reslst));
 }
 
-int api_resume(const struct tcpcp_backend *b, int fd, bool probe)
+int api_resume(const struct tcpcp_backend *b, struct sock_ref *s, bool probe)
 {
-	int err = b->unhold ? b->unhold(fd) : 0;
+	int err = b->unhold ? b->unhold(s) : 0;
 
 	if (err)
 		return err;
 	if (b->commit)
 		b->commit();
-	return b->start(fd, probe);
+	return b->start(s, probe);
 }
 
-static int start_op(const struct tcpcp_backend *b, int fd, int stage,
-		    void *ctx)
+static int start_op(const struct tcpcp_backend *b, struct sock_ref *s,
+		    int stage, void *ctx)
 {
 	(void)ctx;
 	if (stage == STAGE_FOREIGN)
 		return -EBUSY;
 	if (stage != STAGE_STOPPED)
 		return 0; /* nothing to resume */
-	return api_resume(b, fd, true);
+	return api_resume(b, s, true);
 }
 
 /* Every stopped socket's hold is lifted in one transaction, then each
@@ -219,28 +232,32 @@ static int start_all(const struct tcpcp_backend *b, int dummy,
 {
 	struct reslist_builder rb;
 	struct tcp_fd_list l;
+	struct sock_ref *refs = NULL;
 	unsigned int i;
-	int err = tcp_fds_list(&l), *unheld = NULL;
+	int err = tcp_fds_list(&l, false), *unheld = NULL;
 
 	if (err)
 		return err;
 	err = reslist_init(&rb, l.n);
-	if (!err && !(unheld = calloc(l.n ? l.n : 1, sizeof(*unheld))))
+	if (!err && (!(unheld = calloc(l.n ? l.n : 1, sizeof(*unheld))) ||
+		     !(refs = calloc(l.n ? l.n : 1, sizeof(*refs)))))
 		err = -ENOMEM;
 	for (i = 0; !err && i < l.n; i++) {
 		struct tcp_fd *t = &l.fds[i];
 
+		sock_ref_of(&refs[i], t);
 		t->first = t->first && t->fd != dummy &&
-			   b->stage(t->fd) == STAGE_STOPPED;
+			   b->stage(&refs[i]) == STAGE_STOPPED;
 		if (t->first && b->unhold)
-			unheld[i] = b->unhold(t->fd);
+			unheld[i] = b->unhold(&refs[i]);
 	}
 	if (!err && b->commit)
 		b->commit();
 	for (i = 0; !err && i < l.n; i++)
 		if (l.fds[i].first)
 			reslist_add(&rb, l.fds[i].fd, unheld[i] ? unheld[i] :
-				    b->start(l.fds[i].fd, true));
+				    b->start(&refs[i], true));
+	free(refs);
 	free(unheld);
 	tcp_fds_free(&l);
 	if (err)
@@ -252,6 +269,7 @@ static int start_all(const struct tcpcp_backend *b, int dummy,
 
 TCPCP_EXPORT int tcpcp_start(int fd, int flag, struct result_list **reslst)
 {
+	static const struct api_walk one = { NULL, start_op, false };
 	struct backend_call c = { .op = BACKEND_START, .fd = fd, .flag = flag };
 	const struct tcpcp_backend *b;
 	int err = api_begin(fd, flag, reslst, &b);
@@ -259,10 +277,10 @@ TCPCP_EXPORT int tcpcp_start(int fd, int flag, struct result_list **reslst)
 	if (!err && b->call)
 		return api_finish(api_call(b, &c, reslst));
 	if (err || flag == TCPCP_EXEC_ONE)
-		return api_finish(err ? err :
-				  api_exec(b, fd, flag, NULL, start_op, NULL,
-					   reslst));
+		return api_finish(err ? err : api_exec(b, fd, flag, &one, NULL,
+						       reslst));
 	pthread_mutex_lock(&api_lock);
+	api_begin_call(b);
 	err = start_all(b, fd, reslst);
 	if (b->commit)
 		b->commit();
@@ -280,13 +298,17 @@ static int close_all_stopped(const struct tcpcp_backend *b, int dummy,
 	unsigned int i, j;
 	int err;
 
-	err = tcp_fds_list(&l);
+	err = tcp_fds_list(&l, false);
 	if (err)
 		return err;
 	err = reslist_init(&rb, l.n);
 	for (i = 0; !err && i < l.n; i++) {
-		if (!l.fds[i].first || l.fds[i].fd == dummy ||
-		    b->stage(l.fds[i].fd) != STAGE_STOPPED)
+		struct sock_ref s;
+
+		if (!l.fds[i].first || l.fds[i].fd == dummy)
+			continue;
+		sock_ref_of(&s, &l.fds[i]);
+		if (b->stage(&s) != STAGE_STOPPED)
 			continue;
 		for (j = 0; j < l.n; j++) {
 			if (l.fds[j].ino != l.fds[i].ino)
@@ -321,6 +343,7 @@ TCPCP_EXPORT int tcpcp_close(int fd, struct result_list **reslst)
 {
 	struct backend_call c = { .op = BACKEND_CLOSE, .fd = fd };
 	const struct tcpcp_backend *b;
+	struct sock_ref s;
 	int err = api_begin(fd, TCPCP_EXEC_ONE, reslst, &b), stage;
 
 	if (err)
@@ -328,7 +351,9 @@ TCPCP_EXPORT int tcpcp_close(int fd, struct result_list **reslst)
 	if (b->call)
 		return api_finish(api_call(b, &c, reslst));
 	pthread_mutex_lock(&api_lock);
-	stage = b->stage(fd);
+	api_begin_call(b);
+	sock_ref_init(&s, fd);
+	stage = b->stage(&s);
 	if (stage == STAGE_STOPPED) {
 		err = close_one(fd, reslst);
 	} else if (stage == STAGE_UNCONNECTED) {

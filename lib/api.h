@@ -11,8 +11,8 @@
 extern pthread_mutex_t api_lock;
 
 /* An operation on one socket in a given enum sock_stage; 0 or -errno. */
-typedef int (*op_fn)(const struct tcpcp_backend *b, int fd, int stage,
-		     void *ctx);
+typedef int (*op_fn)(const struct tcpcp_backend *b, struct sock_ref *s,
+		     int stage, void *ctx);
 
 /* -errno -> TCPCP_RET_NG with errno; 0 -> TCPCP_RET_OK. */
 int api_finish(int err);
@@ -23,17 +23,25 @@ int api_take_reslst(struct result_list **reslst);
 /* api_prologue, then EFAULT for reslst. */
 int api_begin(int fd, int flag, struct result_list **reslst,
 	      const struct tcpcp_backend **ret_b);
-/* op on fd, or on every socket pick() accepts, under the API lock. */
+/* What a call does with each socket. */
+struct api_walk {
+	bool (*pick)(int stage); /* EXEC_ALL: the stages op is for */
+	op_fn op;
+	bool describe; /* EXEC_ALL: ask sock_diag about each socket */
+};
+
+/* w->op on fd, or on every socket w->pick accepts, under the API lock. */
 int api_exec(const struct tcpcp_backend *b, int fd, int flag,
-	     bool (*pick)(int stage), op_fn op, void *ctx,
-	     struct result_list **reslst);
+	     const struct api_walk *w, void *ctx, struct result_list **reslst);
 
 /* The call handed whole to a backend that has backend->call. */
 int api_call(const struct tcpcp_backend *b, const struct backend_call *c,
 	     struct result_list **reslst);
 
 /* stopped -> running: lifts the hold (committed at once), then starts. */
-int api_resume(const struct tcpcp_backend *b, int fd, bool probe);
+int api_resume(const struct tcpcp_backend *b, struct sock_ref *s, bool probe);
+/* A call begins, under the API lock. */
+void api_begin_call(const struct tcpcp_backend *b);
 
 bool stage_connected(int stage);
 int not_connected(void);

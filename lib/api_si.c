@@ -43,35 +43,35 @@ static void saved_free(struct saved *s)
 }
 
 /* A live socket is frozen just long enough to be read: a snapshot. */
-static int save_op(const struct tcpcp_backend *b, int fd, int stage,
-		   void *ctx)
+static int save_op(const struct tcpcp_backend *b, struct sock_ref *s,
+		   int stage, void *ctx)
 {
-	struct saved *s = ctx;
+	struct saved *sv = ctx;
 	int err, err2;
 
 	if (stage == STAGE_UNCONNECTED)
 		return not_connected();
 	if (stage == STAGE_FOREIGN)
 		return -EBUSY;
-	err = saved_grow(s);
+	err = saved_grow(sv);
 	if (err)
 		return err;
 	if (stage == STAGE_RUNNING) {
-		err = b->stop(fd);
+		err = b->stop(s);
 		if (err)
 			return err;
 	}
-	err = b->save(fd, &s->conns[s->n]); /* frees its queues on error */
+	err = b->save(s, &sv->conns[sv->n]); /* frees its queues on error */
 	if (stage == STAGE_RUNNING) {
-		err2 = api_resume(b, fd, false);
+		err2 = api_resume(b, s, false);
 		if (!err && err2) {
-			conn_free_queues(&s->conns[s->n]);
+			conn_free_queues(&sv->conns[sv->n]);
 			err = err2;
 		}
 	}
 	if (err)
 		return err;
-	s->n++;
+	sv->n++;
 	return 0;
 }
 
@@ -104,6 +104,7 @@ static int encode(const struct saved *s, void **ret_buf, unsigned int *ret_size)
 static int get_si(int fd, int flag, void **bufptr, unsigned int *size,
 		  struct result_list **reslst)
 {
+	static const struct api_walk walk = { stage_connected, save_op, true };
 	const struct tcpcp_backend *b;
 	struct saved s = { 0 };
 	int fault = check_writable(bufptr, sizeof(*bufptr)), err;
@@ -126,7 +127,7 @@ static int get_si(int fd, int flag, void **bufptr, unsigned int *size,
 
 		return api_call(b, &c, reslst);
 	}
-	err = api_exec(b, fd, flag, stage_connected, save_op, &s, reslst);
+	err = api_exec(b, fd, flag, &walk, &s, reslst);
 	if (!err) {
 		err = encode(&s, bufptr, size);
 		if (err) {
@@ -156,11 +157,13 @@ static int set_si_one(const struct tcpcp_backend *b, int fd, const void *buf,
 {
 	struct reslist_builder rb;
 	struct tcpcp_conn c;
+	struct sock_ref s;
 	uint32_t off = TCPCP_SI_TOTAL_HDR_LEN;
 	int stage, domain, listening, err;
 	socklen_t len = sizeof(int);
 
-	stage = b->stage(fd);
+	sock_ref_init(&s, fd);
+	stage = b->stage(&s);
 	if (stage < 0)
 		return stage;
 	if (stage == STAGE_FOREIGN)
@@ -185,7 +188,7 @@ static int set_si_one(const struct tcpcp_backend *b, int fd, const void *buf,
 	err = reslist_init(&rb, 1);
 	if (err)
 		return err;
-	err = b->restore(fd, &c);
+	err = b->restore(&s, &c);
 	if (err) {
 		reslist_discard(&rb);
 		return err;
@@ -195,31 +198,30 @@ static int set_si_one(const struct tcpcp_backend *b, int fd, const void *buf,
 	return 0;
 }
 
-static int apply_fd_flags(int fd, const struct tcpcp_conn *c)
+static bool fd_flag(const struct tcpcp_conn *c, uint32_t flag)
 {
-	bool nonblock = c->fd_flags & TCPCP_SIE_FD_NONBLOCK;
-	bool cloexec = c->fd_flags & TCPCP_SIE_FD_CLOEXEC;
-
-	if (!c->has_fd_flags)
-		nonblock = cloexec = false;
-	if (fcntl(fd, F_SETFL, nonblock ? O_NONBLOCK : 0) ||
-	    fcntl(fd, F_SETFD, cloexec ? FD_CLOEXEC : 0))
-		return -errno;
-	return 0;
+	return c->has_fd_flags && (c->fd_flags & flag);
 }
 
-/* One new socket for one decoded connection: its descriptor, or -errno. */
+/* One new socket for one decoded connection: its descriptor, or -errno.
+ * O_NONBLOCK is given to socket() itself (nothing in the restore waits);
+ * FD_CLOEXEC is there until the socket is whole, so that a fork and exec
+ * in another thread never carries off a half-built socket. */
 static int rebuild(const struct tcpcp_backend *b, const struct tcpcp_conn *c)
 {
-	int fd = socket(family_of(c->ip_version), SOCK_STREAM | SOCK_CLOEXEC,
-			IPPROTO_TCP);
+	int type = SOCK_STREAM | SOCK_CLOEXEC |
+		   (fd_flag(c, TCPCP_SIE_FD_NONBLOCK) ? SOCK_NONBLOCK : 0);
+	int fd = socket(family_of(c->ip_version), type, IPPROTO_TCP);
+	struct sock_ref s;
 	int err;
 
 	if (fd < 0)
 		return -errno;
-	err = b->restore(fd, c);
-	if (!err)
-		err = apply_fd_flags(fd, c);
+	sock_ref_init(&s, fd);
+	s.fresh = true;
+	err = b->restore(&s, c);
+	if (!err && !fd_flag(c, TCPCP_SIE_FD_CLOEXEC) && fcntl(fd, F_SETFD, 0))
+		err = -errno;
 	if (err) {
 		close(fd); /* still in repair mode if restored: silent */
 		return err;
@@ -282,6 +284,7 @@ static int set_si(int fd, int flag, const void *buf, unsigned int size,
 		return api_call(b, &c, reslst);
 	}
 	pthread_mutex_lock(&api_lock);
+	api_begin_call(b);
 	if (flag == TCPCP_EXEC_ONE)
 		err = set_si_one(b, fd, buf, size, reslst);
 	else

@@ -9,7 +9,11 @@
 #ifndef TCPCP_BACKEND_H
 #define TCPCP_BACKEND_H
 
+#include <netinet/in.h>
+#include <stdbool.h>
+
 #include "si_conn.h"
+#include "tcp_diag.h"
 
 /* Where a TCP socket stands, as far as tcpcp is concerned. */
 enum sock_stage {
@@ -20,6 +24,34 @@ enum sock_stage {
 };
 
 struct result_list;
+
+/*
+ * One socket as a call sees it.  The API layer fills in what its walk of
+ * the process's sockets learned; the backend adds what it reads on the
+ * way (stage() reads what stop, save and start need next), so that within
+ * one call the kernel is asked nothing twice.
+ */
+struct sock_ref {
+	int fd;
+	int state; /* TCP state as the walk read it, or -1 */
+	const struct tcp_diag *diag; /* sock_diag's answer this call, or NULL */
+	bool fresh; /* restore: made by this call, every option at default */
+	bool stopped_here; /* by this call: diag describes it running */
+	bool repair_ok;    /* TCP_REPAIR was set on it in this call */
+	bool has_addrs;
+	struct sockaddr_in6 local; /* a sockaddr_in for an AF_INET socket */
+	struct sockaddr_in6 peer;
+	int filter; /* repair backend: enum block_kind, -1 until read */
+	uint32_t filter_flags;
+};
+
+struct tcp_fd;
+
+void sock_ref_init(struct sock_ref *s, int fd);
+/* What the walk of TCPCP_EXEC_ALL learned of a socket. */
+void sock_ref_of(struct sock_ref *s, const struct tcp_fd *t);
+/* s->local and s->peer, from diag or getsockname/getpeername once. */
+int sock_ref_addrs(struct sock_ref *s);
 
 /* One public call, its arguments already checked (for backend->call). */
 enum backend_op {
@@ -45,23 +77,26 @@ struct tcpcp_backend {
 	const char *name;
 	/* 0 when the backend can work here, else -ENOSYS and why */
 	int (*probe)(char *why, size_t len);
+	/* optional: a call begins; what the backend remembered of the last
+	 * one is forgotten */
+	void (*begin)(void);
 	/* an enum sock_stage, or -errno */
-	int (*stage)(int fd);
+	int (*stage)(struct sock_ref *s);
 	/* running -> stopped: the peer's segments are dropped from now on */
-	int (*stop)(int fd);
+	int (*stop)(struct sock_ref *s);
 	/* queues the lifting of what holds a stopped socket's peer off
 	 * beyond the socket itself; sent by commit, which must come before
 	 * start (the window probe and its answer must get through) */
-	int (*unhold)(int fd);
+	int (*unhold)(struct sock_ref *s);
 	/* stopped -> running; probe: send a window probe so the peer
 	 * retransmits at once (off for a snapshot of a live socket) */
-	int (*start)(int fd, bool probe);
+	int (*start)(struct sock_ref *s, bool probe);
 	/* fills *ret from a stopped socket; ret->sndq and ret->rcvq are
 	 * malloc'ed, release them with conn_free_queues() */
-	int (*save)(int fd, struct tcpcp_conn *ret);
+	int (*save)(struct sock_ref *s, struct tcpcp_conn *ret);
 	/* rebuilds a decoded connection on an unconnected socket of the right
 	 * family, leaving it stopped */
-	int (*restore)(int fd, const struct tcpcp_conn *c);
+	int (*restore)(struct sock_ref *s, const struct tcpcp_conn *c);
 	/* sends what the calls above queued (the repair backend's hold);
 	 * a failure is a warning in the detail, never the call's error */
 	void (*commit)(void);

@@ -81,38 +81,33 @@ int hold_seconds(unsigned int *ret)
 	return 0;
 }
 
-int hold_tuple_of(int fd, struct hold_tuple *t)
+void hold_tuple_of_addrs(const struct sockaddr_in6 *l,
+			 const struct sockaddr_in6 *p, struct hold_tuple *t)
 {
-	struct sockaddr_in6 l, p;
-	socklen_t ll = sizeof(l), pl = sizeof(p);
-
-	if (getsockname(fd, (struct sockaddr *)&l, &ll) ||
-	    getpeername(fd, (struct sockaddr *)&p, &pl))
-		return -errno;
 	memset(t, 0, sizeof(*t));
-	if (l.sin6_family == AF_INET) {
-		const struct sockaddr_in *l4 = (void *)&l, *p4 = (void *)&p;
+	if (l->sin6_family == AF_INET) {
+		const struct sockaddr_in *l4 = (const void *)l;
+		const struct sockaddr_in *p4 = (const void *)p;
 
 		t->family = AF_INET;
 		memcpy(t->local, &l4->sin_addr, 4);
 		memcpy(t->peer, &p4->sin_addr, 4);
 		t->lport = ntohs(l4->sin_port);
 		t->pport = ntohs(p4->sin_port);
-	} else if (IN6_IS_ADDR_V4MAPPED(&l.sin6_addr)) {
+		return;
+	}
+	if (IN6_IS_ADDR_V4MAPPED(&l->sin6_addr)) {
 		/* a dual-stack socket's IPv4 connection travels as IPv4 */
 		t->family = AF_INET;
-		memcpy(t->local, &l.sin6_addr.s6_addr[12], 4);
-		memcpy(t->peer, &p.sin6_addr.s6_addr[12], 4);
+		memcpy(t->local, &l->sin6_addr.s6_addr[12], 4);
+		memcpy(t->peer, &p->sin6_addr.s6_addr[12], 4);
 	} else {
 		t->family = AF_INET6;
-		memcpy(t->local, &l.sin6_addr, 16);
-		memcpy(t->peer, &p.sin6_addr, 16);
+		memcpy(t->local, &l->sin6_addr, 16);
+		memcpy(t->peer, &p->sin6_addr, 16);
 	}
-	if (l.sin6_family == AF_INET6) {
-		t->lport = ntohs(l.sin6_port);
-		t->pport = ntohs(p.sin6_port);
-	}
-	return 0;
+	t->lport = ntohs(l->sin6_port);
+	t->pport = ntohs(p->sin6_port);
 }
 
 static int queue_change(const struct hold_tuple *t, bool present,

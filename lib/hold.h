@@ -17,7 +17,12 @@ struct hold_tuple {
 /* TCPCP_HOLD_SECONDS, checked: 0 turns the hold off. */
 int hold_seconds(unsigned int *ret);
 
-int hold_tuple_of(int fd, struct hold_tuple *t);
+struct sockaddr_in6;
+
+/* A connected socket's tuple from what getsockname and getpeername say
+ * (a sockaddr_in for an AF_INET socket). */
+void hold_tuple_of_addrs(const struct sockaddr_in6 *l,
+			 const struct sockaddr_in6 *p, struct hold_tuple *t);
 
 /* Queued until hold_commit(); 0 or -errno (-EINVAL: a bad variable). */
 int hold_queue_add(const struct hold_tuple *t);

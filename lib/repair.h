@@ -5,14 +5,17 @@
  * stop:    drop filter on the socket (the peer's segments never reach TCP),
  *          then TCP_REPAIR on (a close is silent from now on).
  * save:    for each queue: TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, its length
- *          (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD) and a MSG_PEEK of exactly that
- *          length; TCP_REPAIR_WINDOW, MSS clamp, TCP_TIMESTAMP, options.
+ *          (sock_diag's, for a socket stopped before the call; else
+ *          SIOCINQ, SIOCOUTQ, SIOCOUTQNSD) and a MSG_PEEK of exactly that
+ *          length; TCP_REPAIR_WINDOW, MSS clamp, TCP_TIMESTAMP, options
+ *          (those sock_diag reports from its answer).
  * restore: drop filter, TCP_REPAIR on, bind(local), TCP_QUEUE_SEQ of both
- *          queues, connect(peer) (no SYN in repair mode),
- *          TCP_REPAIR_OPTIONS, TCP_TIMESTAMP, receive-queue bytes,
- *          sent-but-unacknowledged bytes, unsent bytes (repair off around
- *          them: the window is still 0 so nothing leaves), then
- *          TCP_REPAIR_WINDOW (EINVAL if set before the queues), options.
+ *          queues (the receive queue's last), connect(peer) (no SYN in
+ *          repair mode), TCP_REPAIR_OPTIONS, TCP_TIMESTAMP, receive-queue
+ *          bytes, sent-but-unacknowledged bytes, unsent bytes (repair off
+ *          around them: the window is still 0 so nothing leaves), then
+ *          TCP_REPAIR_WINDOW (EINVAL if set before the queues), options
+ *          (on a socket the call made, those a new socket lacks).
  * start:   drop filter off, TCP_REPAIR off (the kernel sends the window
  *          probe), SO_REUSEADDR back (repair-off clears it).
  */
@@ -20,7 +23,9 @@
 #define TCPCP_REPAIR_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
+#include "backend.h"
 #include "si_conn.h"
 
 /* Flags remembered in the drop filter itself, for start. */
@@ -40,14 +45,41 @@ enum block_kind {
 int block_install(int fd, uint32_t flags);
 int block_read(int fd, uint32_t *ret_flags);
 int block_remove(int fd);
+/* block_read once per call: s->filter and s->filter_flags. */
+int block_known(struct sock_ref *s);
 /* block_install, refused (EBUSY) over a filter of the program's own. */
-int block_claim(int fd, uint32_t flags);
+int block_claim(struct sock_ref *s, uint32_t flags);
 
 int repair_set(int fd, int mode);
+/* repair_set(TCP_REPAIR_ON), remembered (s->repair_ok): it proves
+ * CAP_NET_ADMIN for the socket. */
+int repair_on(struct sock_ref *s);
 /* Queues the hold of a stopped socket's 4-tuple (see hold.c). */
-int hold_add(int fd);
-int repair_save(int fd, struct tcpcp_conn *ret);
-int repair_restore(int fd, const struct tcpcp_conn *c);
+int hold_add(struct sock_ref *s);
+int repair_save(struct sock_ref *s, struct tcpcp_conn *ret);
+int repair_restore(struct sock_ref *s, const struct tcpcp_conn *c);
+
+/* A socket being rebuilt: which repair queue is selected, so that none is
+ * selected twice (TCP_REPAIR_ON selects none again). */
+struct rebuild {
+	int fd;
+	int queue;
+	bool forced;   /* buffers grown with SO_*BUFFORCE, which locks them */
+	bool snd_room; /* the send buffer was looked at */
+	const struct sockopt_defaults *def; /* NULL: not a fresh socket */
+};
+
+/* What a fresh socket has; see sockopts.c. */
+struct sockopt_defaults {
+	bool valid;
+	struct linger lg;
+	int keepalive, priority, buf_lock, rcvbuf;
+	int ttl, pmtu, tos;
+	int nodelay, keepcnt, keepidle, keepintvl;
+};
+
+int rebuild_queue(struct rebuild *r, int q);
+int rebuild_repair(struct rebuild *r, int mode);
 
 /* A segment "from the peer" into a rebuilt socket, through the local
  * stack: tcp_flags are TCP header flags (FIN 0x01, ACK 0x10). */
@@ -55,10 +87,18 @@ int inject_segment(const struct tcpcp_conn *c, uint32_t seq, uint32_t ack,
 		   uint8_t tcp_flags);
 
 /* Half-closed states: our FIN and the peer's, after the queues. */
-int fin_restore(int fd, const struct tcpcp_conn *c);
+int fin_restore(struct rebuild *r, const struct tcpcp_conn *c);
 
-/* Socket, IP and TCP options of DESIGN section 3. */
-int sockopts_save(int fd, struct tcpcp_conn *c);
-int sockopts_restore(int fd, const struct tcpcp_conn *c);
+/* Socket, IP and TCP options of DESIGN section 3.  Saving, d is
+ * sock_diag's answer if it still describes the socket, else NULL; reuse
+ * is SO_REUSEADDR as the stop block recorded it (repair mode hides it). */
+int sockopts_save(int fd, struct tcpcp_conn *c, const struct tcp_diag *d,
+		  bool reuse);
+int sockopts_restore(const struct rebuild *r, const struct tcpcp_conn *c);
+
+/* What a socket has before any option is set, read from the first fresh
+ * socket of each family in a call; NULL if it cannot be read. */
+const struct sockopt_defaults *sockopts_defaults(int fd, int family);
+void sockopts_forget_defaults(void);
 
 #endif /* TCPCP_REPAIR_H */

@@ -69,12 +69,18 @@ int block_remove(int fd)
 	return 0;
 }
 
+int block_known(struct sock_ref *s)
+{
+	if (s->filter < 0)
+		s->filter = block_read(s->fd, &s->filter_flags);
+	return s->filter;
+}
+
 /* Installs the block unless the program has a filter of its own, which
  * the block would silently replace (EBUSY: the socket is not ours to lock). */
-int block_claim(int fd, uint32_t flags)
+int block_claim(struct sock_ref *s, uint32_t flags)
 {
-	uint32_t old;
-	int kind = block_read(fd, &old);
+	int kind = block_known(s), err;
 
 	if (kind < 0)
 		return kind;
@@ -83,5 +89,10 @@ int block_claim(int fd, uint32_t flags)
 			   "replace it");
 		return -EBUSY;
 	}
-	return block_install(fd, flags);
+	err = block_install(s->fd, flags);
+	if (!err) {
+		s->filter = BLOCK_OURS;
+		s->filter_flags = flags;
+	}
+	return err;
 }

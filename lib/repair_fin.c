@@ -28,22 +28,21 @@
 #define TH_ACK_ONLY 0x10
 #define STATE_WAIT_MS 200
 
-static int our_fin(int fd, const struct tcpcp_conn *c)
+static int our_fin(struct rebuild *r, const struct tcpcp_conn *c)
 {
 	bool sent = (c->fin_flags & TCPCP_SIE_FIN_SENT) ||
 		    c->state == TCP_FIN_WAIT2;
-	int q = TCP_SEND_QUEUE, err;
+	int err;
 
 	if (sent) {
-		if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
-			return -errno;
-		return shutdown(fd, SHUT_WR) ? -errno : 0;
+		err = rebuild_queue(r, TCP_SEND_QUEUE);
+		return err ? err : shutdown(r->fd, SHUT_WR) ? -errno : 0;
 	}
-	err = repair_set(fd, TCP_REPAIR_OFF_NO_WP);
-	if (!err && shutdown(fd, SHUT_WR))
+	err = rebuild_repair(r, TCP_REPAIR_OFF_NO_WP);
+	if (!err && shutdown(r->fd, SHUT_WR))
 		err = -errno;
 	if (!err)
-		err = repair_set(fd, TCP_REPAIR_ON);
+		err = rebuild_repair(r, TCP_REPAIR_ON);
 	return err;
 }
 
@@ -83,7 +82,7 @@ static int wait_state(int fd, uint8_t want)
 	return -EPROTO;
 }
 
-static int steps(int fd, const struct tcpcp_conn *c)
+static int steps(struct rebuild *r, const struct tcpcp_conn *c)
 {
 	int err;
 
@@ -91,32 +90,32 @@ static int steps(int fd, const struct tcpcp_conn *c)
 	case TCP_CLOSE_WAIT:
 		return peer_fin(c);
 	case TCP_FIN_WAIT1:
-		return our_fin(fd, c);
+		return our_fin(r, c);
 	case TCP_FIN_WAIT2:
-		err = our_fin(fd, c);
+		err = our_fin(r, c);
 		if (!err)
-			err = wait_state(fd, TCP_FIN_WAIT1);
+			err = wait_state(r->fd, TCP_FIN_WAIT1);
 		return err ? err : peer_acks_our_fin(c);
 	case TCP_LAST_ACK:
 		err = peer_fin(c);
 		if (!err)
-			err = wait_state(fd, TCP_CLOSE_WAIT);
-		return err ? err : our_fin(fd, c);
+			err = wait_state(r->fd, TCP_CLOSE_WAIT);
+		return err ? err : our_fin(r, c);
 	case TCP_CLOSING:
-		err = our_fin(fd, c);
+		err = our_fin(r, c);
 		if (!err)
-			err = wait_state(fd, TCP_FIN_WAIT1);
+			err = wait_state(r->fd, TCP_FIN_WAIT1);
 		return err ? err : peer_fin(c);
 	}
 	return 0;
 }
 
-int fin_restore(int fd, const struct tcpcp_conn *c)
+int fin_restore(struct rebuild *r, const struct tcpcp_conn *c)
 {
 	int err;
 
 	if (c->state == TCP_ESTABLISHED)
 		return 0;
-	err = steps(fd, c);
-	return err ? err : wait_state(fd, c->state);
+	err = steps(r, c);
+	return err ? err : wait_state(r->fd, c->state);
 }

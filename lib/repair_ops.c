@@ -14,21 +14,33 @@
 #include "internal.h"
 #include "repair.h"
 
-/* The hold outlives the socket; it is sent at the end of the call. */
-int hold_add(int fd)
+/* What a call remembers beyond one socket: a fresh socket's options. */
+static void repair_begin(void)
 {
-	struct hold_tuple t;
-	int err = hold_tuple_of(fd, &t);
-
-	return err ? err : hold_queue_add(&t);
+	sockopts_forget_defaults();
 }
 
-static int repair_unhold(int fd)
+/* The hold outlives the socket; it is sent at the end of the call. */
+int hold_add(struct sock_ref *s)
 {
 	struct hold_tuple t;
-	int err = hold_tuple_of(fd, &t);
+	int err = sock_ref_addrs(s);
 
-	return err ? err : hold_queue_del(&t);
+	if (err)
+		return err;
+	hold_tuple_of_addrs(&s->local, &s->peer, &t);
+	return hold_queue_add(&t);
+}
+
+static int repair_unhold(struct sock_ref *s)
+{
+	struct hold_tuple t;
+	int err = sock_ref_addrs(s);
+
+	if (err)
+		return err;
+	hold_tuple_of_addrs(&s->local, &s->peer, &t);
+	return hold_queue_del(&t);
 }
 
 int repair_set(int fd, int mode)
@@ -39,6 +51,15 @@ int repair_set(int fd, int mode)
 		detail_set("TCP_REPAIR needs CAP_NET_ADMIN in the socket's "
 			   "network namespace");
 	return -errno;
+}
+
+int repair_on(struct sock_ref *s)
+{
+	int err = repair_set(s->fd, TCP_REPAIR_ON);
+
+	if (!err)
+		s->repair_ok = true;
+	return err;
 }
 
 static int repair_probe(char *why, size_t len)
@@ -74,108 +95,134 @@ static bool state_connected(int state)
 	return false;
 }
 
-static int repair_stage(int fd)
+/* reread: not the state the walk read; a running socket moves on. */
+static int is_connected(const struct sock_ref *s, bool reread)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	uint32_t flags;
-	int repair, kind;
-	bool connected;
 
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+	if (!reread && s->diag)
+		return state_connected(s->diag->state);
+	if (!reread && s->state >= 0)
+		return state_connected(s->state);
+	if (getsockopt(s->fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return -errno;
-	connected = state_connected(ti.tcpi_state);
-	len = sizeof(repair);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &repair, &len))
+	return state_connected(ti.tcpi_state);
+}
+
+/* tcpcp's block goes on only with repair mode and comes off before it
+ * (leave_repair): a connected socket with the block is stopped, without
+ * asking TCP_REPAIR, and has not moved since the walk.  (Were repair mode
+ * turned off by hand, the save's first TCP_REPAIR_QUEUE fails with EPERM:
+ * nothing torn is saved.)  A running one may have been reset since. */
+static int repair_stage(struct sock_ref *s)
+{
+	int connected = is_connected(s, false), repair = 0, kind;
+	socklen_t len = sizeof(repair);
+
+	if (connected < 0)
+		return connected;
+	if (connected) {
+		kind = block_known(s);
+		if (kind < 0)
+			return kind;
+		if (kind == BLOCK_OURS)
+			return STAGE_STOPPED;
+		if (s->diag || s->state >= 0)
+			connected = is_connected(s, true);
+		if (connected < 0)
+			return connected;
+	}
+	if (getsockopt(s->fd, IPPROTO_TCP, TCP_REPAIR, &repair, &len))
 		return -errno;
 	if (!repair)
 		return connected ? STAGE_RUNNING : STAGE_UNCONNECTED;
-	kind = block_read(fd, &flags);
-	if (kind < 0)
-		return kind;
-	if (kind == BLOCK_OURS && connected)
-		return STAGE_STOPPED;
 	detail_set("socket is in TCP_REPAIR mode, but not by tcpcp");
 	return STAGE_FOREIGN;
 }
 
-static int repair_stop(int fd)
+static int repair_stop(struct sock_ref *s)
 {
 	socklen_t len = sizeof(int);
 	int reuse, err;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &len))
+	if (getsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &len))
 		return -errno;
-	err = block_claim(fd, reuse ? BLOCK_REUSEADDR : 0);
+	err = block_claim(s, reuse ? BLOCK_REUSEADDR : 0);
 	if (err)
 		return err;
-	err = repair_set(fd, TCP_REPAIR_ON);
+	err = repair_on(s);
 	if (!err)
-		err = hold_add(fd);
+		err = hold_add(s);
 	if (err) {
-		repair_set(fd, TCP_REPAIR_OFF_NO_WP);
-		block_remove(fd);
+		repair_set(s->fd, TCP_REPAIR_OFF_NO_WP);
+		block_remove(s->fd);
+		s->filter = BLOCK_NONE;
+		return err;
 	}
-	return err;
+	s->stopped_here = true;
+	return 0;
 }
 
 /* The manual's ENODEV: a link-local IPv6 connection whose device is gone. */
-static int check_device(int fd)
+static int check_device(struct sock_ref *s)
 {
-	struct sockaddr_in6 sa;
-	socklen_t len = sizeof(sa);
+	const struct sockaddr_in6 *sa = &s->local;
 	char name[IF_NAMESIZE];
+	int err = sock_ref_addrs(s);
 
-	if (getsockname(fd, (struct sockaddr *)&sa, &len))
-		return -errno;
-	if (sa.sin6_family != AF_INET6 ||
-	    !IN6_IS_ADDR_LINKLOCAL(&sa.sin6_addr) || !sa.sin6_scope_id)
+	if (err)
+		return err;
+	if (sa->sin6_family != AF_INET6 ||
+	    !IN6_IS_ADDR_LINKLOCAL(&sa->sin6_addr) || !sa->sin6_scope_id)
 		return 0;
-	if (!if_indextoname(sa.sin6_scope_id, name)) {
+	if (!if_indextoname(sa->sin6_scope_id, name)) {
 		detail_set("link-local connection: device %u no longer exists",
-			   sa.sin6_scope_id);
+			   sa->sin6_scope_id);
 		return -ENODEV;
 	}
 	return 0;
 }
 
-static int leave_repair(int fd, bool probe, uint32_t *flags)
+static int leave_repair(struct sock_ref *s, bool probe)
 {
 	int kind, err;
 
-	kind = block_read(fd, flags);
+	kind = block_known(s);
 	if (kind < 0)
 		return kind;
-	err = check_device(fd);
+	err = check_device(s);
 	/* Leaving repair mode needs CAP_NET_ADMIN; turning it on again is a
 	 * no-op that asks for the same, so a start that cannot finish fails
-	 * here, with the socket still stopped, not half-way. */
-	if (!err)
-		err = repair_set(fd, TCP_REPAIR_ON);
+	 * here, with the socket still stopped, not half-way.  Not twice in a
+	 * call: a snapshot's stop has just asked. */
+	if (!err && !s->repair_ok)
+		err = repair_on(s);
 	/* the block goes before repair-off, so that the probe's answer gets in */
 	if (!err)
-		err = block_remove(fd);
+		err = block_remove(s->fd);
 	if (err)
 		return err;
-	err = repair_set(fd, probe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP);
-	if (err)
-		block_install(fd, *flags);
+	s->filter = BLOCK_NONE;
+	err = repair_set(s->fd, probe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP);
+	if (err && !block_install(s->fd, s->filter_flags))
+		s->filter = BLOCK_OURS;
 	return err;
 }
 
 /* The hold was lifted before this call; a start that fails puts it back
  * (sent with the call's commit), so the socket stays fully stopped. */
-static int repair_start(int fd, bool probe)
+static int repair_start(struct sock_ref *s, bool probe)
 {
-	uint32_t flags = 0;
-	int err = leave_repair(fd, probe, &flags), one = 1;
+	int err = leave_repair(s, probe), one = 1;
 
 	if (err) {
-		hold_add(fd);
+		hold_add(s);
 		return err;
 	}
-	if ((flags & BLOCK_REUSEADDR) &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+	/* the flags of the block just lifted (0 if there was none) */
+	if ((s->filter_flags & BLOCK_REUSEADDR) &&
+	    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		return -errno;
 	return 0;
 }
@@ -188,6 +235,7 @@ static void repair_commit(void)
 const struct tcpcp_backend backend_repair = {
 	.name = "repair",
 	.probe = repair_probe,
+	.begin = repair_begin,
 	.stage = repair_stage,
 	.stop = repair_stop,
 	.unhold = repair_unhold,

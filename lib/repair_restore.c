@@ -47,25 +47,39 @@ static int set_u32(int fd, int name, uint32_t v)
 	return setsockopt(fd, IPPROTO_TCP, name, &v, sizeof(v)) ? -errno : 0;
 }
 
-static int select_queue(int fd, int q)
+int rebuild_queue(struct rebuild *r, int q)
 {
-	return setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ?
-		       -errno : 0;
+	if (r->queue == q)
+		return 0;
+	if (setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
+		return -errno;
+	r->queue = q;
+	return 0;
 }
 
-static int set_queue_seqs(int fd, const struct tcpcp_conn *c)
+int rebuild_repair(struct rebuild *r, int mode)
+{
+	int err = repair_set(r->fd, mode);
+
+	if (!err)
+		r->queue = TCP_NO_QUEUE;
+	return err;
+}
+
+/* The receive queue last: it is the one filled first. */
+static int set_queue_seqs(struct rebuild *r, const struct tcpcp_conn *c)
 {
 	/* in FIN_WAIT2 our FIN, already acknowledged, comes back just before
 	 * the send queue and is acknowledged again (repair_fin.c) */
 	uint32_t snd = c->sndq_seq - (c->state == TCP_FIN_WAIT2);
-	int err = select_queue(fd, TCP_SEND_QUEUE);
+	int err = rebuild_queue(r, TCP_SEND_QUEUE);
 
 	if (!err)
-		err = set_u32(fd, TCP_QUEUE_SEQ, snd);
+		err = set_u32(r->fd, TCP_QUEUE_SEQ, snd);
 	if (!err)
-		err = select_queue(fd, TCP_RECV_QUEUE);
+		err = rebuild_queue(r, TCP_RECV_QUEUE);
 	if (!err)
-		err = set_u32(fd, TCP_QUEUE_SEQ, c->rcvq_seq);
+		err = set_u32(r->fd, TCP_QUEUE_SEQ, c->rcvq_seq);
 	return err;
 }
 
@@ -94,14 +108,56 @@ static int set_tcp_options(int fd, const struct tcpcp_conn *c)
 	return 0;
 }
 
-static int send_all(int fd, const uint8_t *p, uint32_t len)
+/* A buffer smaller than twice its queue and some is forced bigger; the
+ * final sizes and locks are set with the other options afterwards. */
+static int make_room(struct rebuild *r, int get, int force, uint32_t qlen)
+{
+	uint64_t need = 2ull * qlen + 65536;
+	socklen_t len = sizeof(int);
+	int cur, want = (int)(qlen + 65536);
+
+	if (getsockopt(r->fd, SOL_SOCKET, get, &cur, &len) ||
+	    (uint64_t)cur >= need)
+		return 0;
+	r->forced = true;
+	return setsockopt(r->fd, SOL_SOCKET, force, &want, sizeof(want)) ?
+		       -errno : 0;
+}
+
+/* Segments beyond the receive buffer are pruned, so the receive queue gets
+ * room before it is filled; a fresh socket's buffer (which connect() does
+ * not shrink) often answers without asking. */
+static int rcv_room(struct rebuild *r, const struct tcpcp_conn *c)
+{
+	if (!c->rcvq_len ||
+	    (r->def && (uint64_t)r->def->rcvbuf >= 2ull * c->rcvq_len + 65536))
+		return 0;
+	return make_room(r, SO_RCVBUF, SO_RCVBUFFORCE, c->rcvq_len);
+}
+
+/* A send into a full send queue waits (EAGAIN), or in repair mode cannot
+ * have its one skb (ENOMEM): room is made the first time, after that a
+ * smaller chunk is tried.  The send buffer grew at connect(): most queues
+ * fit without. */
+static int send_all(struct rebuild *r, const struct tcpcp_conn *c,
+		    const uint8_t *p, uint32_t len, bool sndq)
 {
 	uint32_t chunk = CHUNK_START;
+	int err;
 
 	while (len) {
-		ssize_t n = send(fd, p, len < chunk ? len : chunk,
+		ssize_t n = send(r->fd, p, len < chunk ? len : chunk,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
 
+		if (n < 0 && (errno == EAGAIN || errno == ENOMEM) && sndq &&
+		    !r->snd_room) {
+			r->snd_room = true;
+			err = make_room(r, SO_SNDBUF, SO_SNDBUFFORCE,
+					c->sndq_len);
+			if (err)
+				return err;
+			continue;
+		}
 		if (n < 0 && errno == ENOMEM && chunk > CHUNK_FLOOR) {
 			chunk /= 2;
 			continue;
@@ -114,59 +170,35 @@ static int send_all(int fd, const uint8_t *p, uint32_t len)
 	return 0;
 }
 
-/* Queues bigger than the buffers would not fit: make room now; the final
- * sizes and locks are set with the other options afterwards. */
-static int make_room(int fd, const struct tcpcp_conn *c)
-{
-	int cur, err = 0;
-	socklen_t len = sizeof(cur);
-
-	if (c->sndq_len &&
-	    !getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) &&
-	    (uint64_t)cur < 2ull * c->sndq_len + 65536) {
-		int want = (int)(c->sndq_len + 65536);
-
-		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)))
-			err = -errno;
-	}
-	len = sizeof(cur);
-	if (!err && c->rcvq_len &&
-	    !getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cur, &len) &&
-	    (uint64_t)cur < 2ull * c->rcvq_len + 65536) {
-		int want = (int)(c->rcvq_len + 65536);
-
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)))
-			err = -errno;
-	}
-	return err;
-}
-
-static int fill_queues(int fd, const struct tcpcp_conn *c, uint8_t *snd,
-		       uint8_t *rcv)
+static int fill_queues(struct rebuild *r, const struct tcpcp_conn *c,
+		       uint8_t *snd, uint8_t *rcv)
 {
 	uint32_t sent = c->sndq_len - c->unsent;
-	int err;
+	int err = 0;
 
-	err = select_queue(fd, TCP_RECV_QUEUE);
+	if (c->rcvq_len)
+		err = rebuild_queue(r, TCP_RECV_QUEUE);
 	if (!err)
-		err = send_all(fd, rcv, c->rcvq_len);
-	if (!err)
-		err = select_queue(fd, TCP_SEND_QUEUE);
-	if (!err)
-		err = send_all(fd, snd, sent);
+		err = rcv_room(r, c);
+	if (!err && c->rcvq_len)
+		err = send_all(r, c, rcv, c->rcvq_len, false);
+	if (!err && sent)
+		err = rebuild_queue(r, TCP_SEND_QUEUE);
+	if (!err && sent)
+		err = send_all(r, c, snd, sent, true);
 	if (err || !c->unsent)
 		return err;
 	/* Unsent bytes go in the ordinary way, with repair off; the send
 	 * window is still 0, so none of them leaves the host. */
-	err = repair_set(fd, TCP_REPAIR_OFF_NO_WP);
+	err = rebuild_repair(r, TCP_REPAIR_OFF_NO_WP);
 	if (!err)
-		err = send_all(fd, snd + sent, c->unsent);
+		err = send_all(r, c, snd + sent, c->unsent, true);
 	if (!err)
-		err = repair_set(fd, TCP_REPAIR_ON);
+		err = rebuild_repair(r, TCP_REPAIR_ON);
 	return err;
 }
 
-static int restore_queues(int fd, const struct tcpcp_conn *c)
+static int restore_queues(struct rebuild *r, const struct tcpcp_conn *c)
 {
 	uint8_t *snd = malloc(c->sndq_len ? c->sndq_len : 1);
 	uint8_t *rcv = malloc(c->rcvq_len ? c->rcvq_len : 1);
@@ -175,9 +207,7 @@ static int restore_queues(int fd, const struct tcpcp_conn *c)
 	if (snd && rcv) {
 		si_queue_gather(c, TCPCP_SIE_BUF_SND, snd);
 		si_queue_gather(c, TCPCP_SIE_BUF_RCV, rcv);
-		err = make_room(fd, c);
-		if (!err)
-			err = fill_queues(fd, c, snd, rcv);
+		err = fill_queues(r, c, snd, rcv);
 	}
 	free(snd);
 	free(rcv);
@@ -240,22 +270,24 @@ static void mss_after_connect(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &none, sizeof(none));
 }
 
-static int connect_repaired(int fd, const struct tcpcp_conn *c)
+/* s->local and s->peer are what getsockname and getpeername will say. */
+static int connect_repaired(struct rebuild *r, struct sock_ref *s,
+			    const struct tcpcp_conn *c)
 {
-	struct sockaddr_in6 sa;
-	socklen_t len = make_addr(c, true, &sa);
-	int err;
+	socklen_t len = make_addr(c, true, &s->local);
+	int err, fd = r->fd;
 
-	scope_by_name(c, &sa);
+	scope_by_name(c, &s->local);
 	mss_for_connect(fd, c);
-	if (bind(fd, (struct sockaddr *)&sa, len))
+	if (bind(fd, (struct sockaddr *)&s->local, len))
 		return -errno;
-	err = set_queue_seqs(fd, c);
+	err = set_queue_seqs(r, c);
 	if (err)
 		return err;
-	len = make_addr(c, false, &sa);
-	scope_by_name(c, &sa);
-	if (!connect(fd, (struct sockaddr *)&sa, len)) {
+	len = make_addr(c, false, &s->peer);
+	scope_by_name(c, &s->peer);
+	if (!connect(fd, (struct sockaddr *)&s->peer, len)) {
+		s->has_addrs = true;
 		mss_after_connect(fd);
 		return 0;
 	}
@@ -266,20 +298,22 @@ static int connect_repaired(int fd, const struct tcpcp_conn *c)
 	return err;
 }
 
-static int build(int fd, const struct tcpcp_conn *c)
+/* No queue stays selected: a program's send() into the stopped socket
+ * fails instead of landing in one. */
+static int build(struct rebuild *r, const struct tcpcp_conn *c)
 {
-	int err = set_tcp_options(fd, c);
+	int err = set_tcp_options(r->fd, c);
 
 	if (!err)
-		err = restore_queues(fd, c);
+		err = restore_queues(r, c);
 	if (!err)
-		err = fin_restore(fd, c);
+		err = fin_restore(r, c);
 	if (!err)
-		err = set_window(fd, c);
+		err = set_window(r->fd, c);
 	if (!err)
-		err = sockopts_restore(fd, c);
+		err = sockopts_restore(r, c);
 	if (!err)
-		err = select_queue(fd, TCP_NO_QUEUE);
+		err = rebuild_queue(r, TCP_NO_QUEUE);
 	return err;
 }
 
@@ -294,28 +328,46 @@ static void unwind(int fd, bool connected)
 	block_remove(fd);
 }
 
-int repair_restore(int fd, const struct tcpcp_conn *c)
+/* A socket this call made has no filter, and its options are the
+ * defaults (read before anything changes them). */
+static int begin_restore(struct rebuild *r, struct sock_ref *s,
+			 const struct tcpcp_conn *c)
 {
 	uint32_t flags = (c->sk_flags & TCPCP_SIE_SOCK_REUSEADDR) ?
 				 BLOCK_REUSEADDR : 0;
-	int err = block_claim(fd, flags);
+	int err;
+
+	*r = (struct rebuild){ .fd = s->fd, .queue = TCP_NO_QUEUE };
+	if (s->fresh) {
+		r->def = sockopts_defaults(s->fd, c->ip_version == 4 ? AF_INET :
+								       AF_INET6);
+		s->filter = BLOCK_NONE;
+	}
+	err = block_claim(s, flags);
+	if (err)
+		return err;
+	err = repair_on(s);
+	if (err)
+		block_remove(s->fd);
+	return err;
+}
+
+int repair_restore(struct sock_ref *s, const struct tcpcp_conn *c)
+{
+	struct rebuild r;
+	int err = begin_restore(&r, s, c);
 
 	if (err)
 		return err;
-	err = repair_set(fd, TCP_REPAIR_ON);
+	err = connect_repaired(&r, s, c);
 	if (err) {
-		block_remove(fd);
+		unwind(s->fd, false);
 		return err;
 	}
-	err = connect_repaired(fd, c);
-	if (err) {
-		unwind(fd, false);
-		return err;
-	}
-	err = build(fd, c);
+	err = build(&r, c);
 	if (!err)
-		err = hold_add(fd); /* refreshed: the old one may be expiring */
+		err = hold_add(s); /* refreshed: the old one may be expiring */
 	if (err)
-		unwind(fd, true);
+		unwind(s->fd, true);
 	return err;
 }

@@ -20,16 +20,16 @@
  * the save fails: a torn queue is never saved (CRIU #622, #1433). */
 #define PEEK_TRIES 3
 
-static int read_addrs(int fd, struct tcpcp_conn *c)
+static int read_addrs(struct sock_ref *s, struct tcpcp_conn *c)
 {
-	struct sockaddr_in6 l, p; /* large enough for either family */
-	socklen_t ll = sizeof(l), pl = sizeof(p);
+	const struct sockaddr_in6 *l = &s->local, *p = &s->peer;
+	int err = sock_ref_addrs(s);
 
-	if (getsockname(fd, (struct sockaddr *)&l, &ll) ||
-	    getpeername(fd, (struct sockaddr *)&p, &pl))
-		return -errno;
-	if (l.sin6_family == AF_INET) {
-		const struct sockaddr_in *l4 = (void *)&l, *p4 = (void *)&p;
+	if (err)
+		return err;
+	if (l->sin6_family == AF_INET) {
+		const struct sockaddr_in *l4 = (const void *)l;
+		const struct sockaddr_in *p4 = (const void *)p;
 
 		c->ip_version = 4;
 		memcpy(c->local_addr, &l4->sin_addr, 4);
@@ -39,32 +39,45 @@ static int read_addrs(int fd, struct tcpcp_conn *c)
 		return 0;
 	}
 	c->ip_version = 6;
-	memcpy(c->local_addr, &l.sin6_addr, 16);
-	memcpy(c->peer_addr, &p.sin6_addr, 16);
-	c->local_port = ntohs(l.sin6_port);
-	c->peer_port = ntohs(p.sin6_port);
-	c->scope_id = l.sin6_scope_id;
+	memcpy(c->local_addr, &l->sin6_addr, 16);
+	memcpy(c->peer_addr, &p->sin6_addr, 16);
+	c->local_port = ntohs(l->sin6_port);
+	c->peer_port = ntohs(p->sin6_port);
+	c->scope_id = l->sin6_scope_id;
 	if (c->scope_id && !if_indextoname(c->scope_id, c->ifname))
 		c->ifname[0] = '\0';
 	return 0;
 }
 
-static int read_info(int fd, struct tcpcp_conn *c)
+static void take_info(struct tcpcp_conn *c, uint8_t state, uint8_t options,
+		      uint8_t snd_wscale, uint8_t rcv_wscale, uint32_t snd_mss,
+		      uint32_t rcv_mss)
+{
+	c->state = state;
+	c->tcp_opts = options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK |
+				 TCPI_OPT_WSCALE | TCPI_OPT_ECN);
+	if (options & TCPI_OPT_WSCALE) {
+		c->snd_wscale = snd_wscale;
+		c->rcv_wscale = rcv_wscale;
+	}
+	c->snd_mss = (uint16_t)snd_mss;
+	c->rcv_mss = (uint16_t)rcv_mss;
+}
+
+static int read_info(int fd, struct tcpcp_conn *c, const struct tcp_diag *d)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
+	if (d && (d->have & DIAG_HAVE_INFO)) {
+		take_info(c, d->state, d->options, d->snd_wscale, d->rcv_wscale,
+			  d->snd_mss, d->rcv_mss);
+		return 0;
+	}
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return -errno;
-	c->state = ti.tcpi_state;
-	c->tcp_opts = ti.tcpi_options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK |
-					 TCPI_OPT_WSCALE | TCPI_OPT_ECN);
-	if (ti.tcpi_options & TCPI_OPT_WSCALE) {
-		c->snd_wscale = ti.tcpi_snd_wscale;
-		c->rcv_wscale = ti.tcpi_rcv_wscale;
-	}
-	c->snd_mss = (uint16_t)ti.tcpi_snd_mss;
-	c->rcv_mss = (uint16_t)ti.tcpi_rcv_mss;
+	take_info(c, ti.tcpi_state, ti.tcpi_options, ti.tcpi_snd_wscale,
+		  ti.tcpi_rcv_wscale, ti.tcpi_snd_mss, ti.tcpi_rcv_mss);
 	return 0;
 }
 
@@ -106,7 +119,20 @@ static int peek_queue(int fd, uint32_t len, uint8_t **ret)
 	return 0;
 }
 
-static int read_recv_queue(int fd, struct tcpcp_conn *c)
+/* sock_diag's length, as SIOCINQ counts it: without a received FIN. */
+static uint32_t diag_inq(const struct tcp_diag *d, const struct tcpcp_conn *c)
+{
+	bool fin = c->fin_flags & TCPCP_SIE_FIN_RCVD;
+
+	return d->rqueue - (fin && d->rqueue);
+}
+
+/* The queues' lengths come from sock_diag on the first try, if it still
+ * describes the socket; the peek of exactly that many bytes checks them
+ * (urgent data, say, makes SIOCINQ count less), and a second try asks the
+ * socket itself. */
+static int read_recv_queue(int fd, struct tcpcp_conn *c,
+			   const struct tcp_diag *d)
 {
 	uint32_t seq = 0, len = 0;
 	uint8_t *data = NULL;
@@ -116,10 +142,13 @@ static int read_recv_queue(int fd, struct tcpcp_conn *c)
 		return -errno;
 	do {
 		err = getsockopt_u32(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq);
-		if (!err)
+		if (!err && d)
+			len = diag_inq(d, c);
+		else if (!err)
 			err = ioctl_len(fd, SIOCINQ, &len);
 		if (!err)
 			err = peek_queue(fd, len, &data);
+		d = NULL;
 	} while (err == -EBUSY && --tries);
 	if (err)
 		return err;
@@ -131,7 +160,22 @@ static int read_recv_queue(int fd, struct tcpcp_conn *c)
 	return 0;
 }
 
-static int read_send_queue(int fd, struct tcpcp_conn *c)
+static int read_out_lens(int fd, const struct tcp_diag *d, uint32_t *len,
+			 uint32_t *unsent)
+{
+	int err;
+
+	if (d && (d->have & DIAG_HAVE_INFO)) {
+		*len = d->wqueue;
+		*unsent = d->notsent;
+		return 0;
+	}
+	err = ioctl_len(fd, SIOCOUTQ, len);
+	return err ? err : ioctl_len(fd, SIOCOUTQNSD, unsent);
+}
+
+static int read_send_queue(int fd, struct tcpcp_conn *c,
+			   const struct tcp_diag *d)
 {
 	uint32_t fin = !!(c->fin_flags & TCPCP_SIE_FIN_QUEUED);
 	uint32_t seq = 0, len = 0, unsent = 0;
@@ -143,9 +187,8 @@ static int read_send_queue(int fd, struct tcpcp_conn *c)
 	do {
 		err = getsockopt_u32(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq);
 		if (!err)
-			err = ioctl_len(fd, SIOCOUTQ, &len);
-		if (!err)
-			err = ioctl_len(fd, SIOCOUTQNSD, &unsent);
+			err = read_out_lens(fd, d, &len, &unsent);
+		d = NULL;
 		/* an unacknowledged FIN counts in both lengths, but has no byte */
 		if (!err && len < fin)
 			err = -EBUSY;
@@ -218,35 +261,50 @@ static uint8_t fins_of_state(uint8_t state)
 	return 0;
 }
 
-static int save_stopped(int fd, struct tcpcp_conn *c)
+/* sock_diag's answer describes the socket as it is now only if it was
+ * stopped before the call asked: one stopped since was still moving. */
+static const struct tcp_diag *diag_now(const struct sock_ref *s)
 {
-	int err;
+	return s->stopped_here ? NULL : s->diag;
+}
 
-	err = read_info(fd, c);
+/* Repair mode masks SO_REUSEADDR; the stop block remembered it. */
+static bool saved_reuse(struct sock_ref *s)
+{
+	return block_known(s) == BLOCK_OURS &&
+	       (s->filter_flags & BLOCK_REUSEADDR);
+}
+
+static int save_stopped(struct sock_ref *s, struct tcpcp_conn *c)
+{
+	const struct tcp_diag *d = diag_now(s);
+	int err, fd = s->fd;
+
+	err = read_info(fd, c, d);
 	if (err)
 		return err;
 	c->fin_flags = fins_of_state(c->state);
-	err = read_addrs(fd, c);
+	err = read_addrs(s, c);
 	if (!err)
-		err = read_recv_queue(fd, c);
+		err = read_recv_queue(fd, c, d);
 	if (!err)
-		err = read_send_queue(fd, c);
+		err = read_send_queue(fd, c, d);
 	if (!err)
 		err = read_window(fd, c);
 	if (!err)
 		err = read_misc(fd, c);
 	if (!err)
-		err = sockopts_save(fd, c);
+		err = sockopts_save(fd, c, d, saved_reuse(s));
 	return err;
 }
 
-int repair_save(int fd, struct tcpcp_conn *ret)
+int repair_save(struct sock_ref *s, struct tcpcp_conn *ret)
 {
-	int err, none = TCP_NO_QUEUE;
+	int err, none = TCP_NO_QUEUE, fd = s->fd;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->fd = (uint32_t)fd;
-	err = save_stopped(fd, ret);
+	err = save_stopped(s, ret);
 	/* a queue left selected would turn the program's send() into bytes
 	 * in its own receive queue */
 	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none));

@@ -2,7 +2,10 @@
 /*
  * The calling process's TCP sockets, for TCPCP_EXEC_ALL.  A socket that
  * was dup'ed appears once per descriptor; "first" marks one descriptor per
- * socket so that each socket is processed once.
+ * socket so that each socket is processed once.  Where the call asks, the
+ * connected ones are described by sock_diag on the way (tcp_diag.c): that
+ * answers what a dozen calls per socket would.  And struct sock_ref, what
+ * one call knows of one socket.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -12,69 +15,162 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <string.h>
 
+#include "backend.h"
 #include "internal.h"
 
-static bool is_tcp_socket(int fd, ino_t *ret_ino)
+/*
+ * Only a TCP socket answers TCP_INFO, and some that pass it on: MPTCP
+ * (from its first subflow) and SMC (from its TCP socket), which
+ * SO_PROTOCOL tells apart.  A raw socket of IPPROTO_TCP does not answer.
+ * The state comes with it.
+ */
+static bool asks_tcp(int fd, int *ret_state)
 {
-	struct stat st;
-	int type, proto;
-	socklen_t len = sizeof(int);
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int proto;
 
-	if (fstat(fd, &st) || !S_ISSOCK(st.st_mode))
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return false;
-	/* IPPROTO_TCP + SOCK_STREAM is only ever AF_INET or AF_INET6 */
+	len = sizeof(proto);
 	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) ||
 	    proto != IPPROTO_TCP)
 		return false;
-	len = sizeof(int);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) ||
-	    type != SOCK_STREAM)
-		return false;
-	*ret_ino = st.st_ino;
+	*ret_state = ti.tcpi_state;
 	return true;
 }
 
-static int list_add(struct tcp_fd_list *l, unsigned int *cap, int fd,
-		    ino_t ino)
+/* The walk over the descriptors; with sock_diag, the connected internet
+ * sockets are gathered as its questions. */
+struct walk {
+	struct tcp_fd_list *l;
+	unsigned int cap;
+	bool describe;
+	struct tcp_diag_query *q;
+	int *qfd;
+	unsigned int nq, qcap;
+};
+
+static int list_add(struct walk *w, int fd, ino_t ino, int state,
+		    const struct tcp_diag *d)
 {
-	if (l->n == *cap) {
-		unsigned int ncap = *cap ? *cap * 2 : 64;
+	struct tcp_fd_list *l = w->l;
+
+	if (l->n == w->cap) {
+		unsigned int ncap = w->cap ? w->cap * 2 : 64;
 		struct tcp_fd *n = realloc(l->fds, ncap * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
 		l->fds = n;
-		*cap = ncap;
+		w->cap = ncap;
 	}
-	l->fds[l->n++] = (struct tcp_fd){ .fd = fd, .ino = ino };
+	l->fds[l->n++] = (struct tcp_fd){
+		.fd = fd, .ino = ino, .state = state, .diag = d
+	};
 	return 0;
 }
 
+static int query_add(struct walk *w, int fd, const struct tcp_diag_query *q)
+{
+	if (w->nq == w->qcap) {
+		unsigned int ncap = w->qcap ? w->qcap * 2 : 64;
+		struct tcp_diag_query *nq = realloc(w->q, ncap * sizeof(*nq));
+		int *nfd = nq ? realloc(w->qfd, ncap * sizeof(*nfd)) : NULL;
+
+		if (nq)
+			w->q = nq;
+		if (!nfd)
+			return -ENOMEM;
+		w->qfd = nfd;
+		w->qcap = ncap;
+	}
+	w->q[w->nq] = *q;
+	w->qfd[w->nq++] = fd;
+	return 0;
+}
+
+/* Only an internet socket can be TCP; a connected one is asked about
+ * later, with the others: its addresses are the question (and the save
+ * needs them anyway). */
+static int consider_inet(struct walk *w, int fd, const struct stat *st)
+{
+	struct tcp_diag_query q = { .ino = (uint32_t)st->st_ino };
+	socklen_t ll = sizeof(q.local), pl = sizeof(q.peer);
+	int state;
+
+	if (getsockname(fd, (struct sockaddr *)&q.local, &ll) ||
+	    (q.local.sin6_family != AF_INET && q.local.sin6_family != AF_INET6))
+		return 0;
+	if (st->st_ino <= UINT32_MAX &&
+	    !getpeername(fd, (struct sockaddr *)&q.peer, &pl))
+		return query_add(w, fd, &q);
+	return asks_tcp(fd, &state) ? list_add(w, fd, st->st_ino, state, NULL) :
+				      0;
+}
+
+static int consider(struct walk *w, int fd)
+{
+	struct stat st;
+	int state;
+
+	if (fstat(fd, &st) || !S_ISSOCK(st.st_mode))
+		return 0;
+	if (w->describe)
+		return consider_inet(w, fd, &st);
+	return asks_tcp(fd, &state) ? list_add(w, fd, st.st_ino, state, NULL) :
+				      0;
+}
+
+/* Unanswered: not TCP, or TCP out of sock_diag's reach (another network
+ * namespace, bound to a device): such a socket is asked itself. */
+static int answer(struct walk *w)
+{
+	struct tcp_fd_list *l = w->l;
+	unsigned int i;
+	int err = 0;
+
+	if (!w->nq)
+		return 0;
+	l->diag = malloc(w->nq * sizeof(*l->diag));
+	if (!l->diag)
+		return -ENOMEM;
+	tcp_diag_lookup(w->q, w->nq, l->diag); /* unanswered on failure */
+	for (i = 0; !err && i < w->nq; i++) {
+		const struct tcp_diag *d = &l->diag[i];
+		int state = d->state;
+
+		if (d->ino || asks_tcp(w->qfd[i], &state))
+			err = list_add(w, w->qfd[i], w->q[i].ino, state,
+				       d->ino ? d : NULL);
+	}
+	return err;
+}
+
 /* Without /proc, every possible descriptor number is tried. */
-static int scan_numbers(struct tcp_fd_list *l, unsigned int *cap)
+static int scan_numbers(struct walk *w)
 {
 	struct rlimit rl;
 	rlim_t fd, max = 65536;
-	ino_t ino;
 	int err;
 
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < max)
 		max = rl.rlim_cur;
 	for (fd = 0; fd < max; fd++) {
-		if (!is_tcp_socket((int)fd, &ino))
-			continue;
-		err = list_add(l, cap, (int)fd, ino);
+		err = consider(w, (int)fd);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-static int scan_proc(DIR *d, struct tcp_fd_list *l, unsigned int *cap)
+static int scan_proc(DIR *d, struct walk *w)
 {
 	struct dirent *de;
-	ino_t ino;
 	int err;
 
 	while ((de = readdir(d))) {
@@ -83,9 +179,7 @@ static int scan_proc(DIR *d, struct tcp_fd_list *l, unsigned int *cap)
 
 		if (*end || end == de->d_name || fd == dirfd(d))
 			continue;
-		if (!is_tcp_socket((int)fd, &ino))
-			continue;
-		err = list_add(l, cap, (int)fd, ino);
+		err = consider(w, (int)fd);
 		if (err)
 			return err;
 	}
@@ -118,19 +212,23 @@ static void mark_first(struct tcp_fd_list *l)
 	qsort(l->fds, l->n, sizeof(*l->fds), by_fd);
 }
 
-int tcp_fds_list(struct tcp_fd_list *ret)
+int tcp_fds_list(struct tcp_fd_list *ret, bool describe)
 {
 	struct tcp_fd_list l = { 0 };
-	unsigned int cap = 0;
+	struct walk w = { .l = &l, .describe = describe };
 	DIR *d = opendir("/proc/self/fd");
 	int err;
 
 	if (d) {
-		err = scan_proc(d, &l, &cap);
+		err = scan_proc(d, &w);
 		closedir(d);
 	} else {
-		err = scan_numbers(&l, &cap);
+		err = scan_numbers(&w);
 	}
+	if (!err)
+		err = answer(&w);
+	free(w.q);
+	free(w.qfd);
 	if (err) {
 		tcp_fds_free(&l);
 		return err;
@@ -145,6 +243,71 @@ void tcp_fds_free(struct tcp_fd_list *l)
 	if (!l)
 		return;
 	free(l->fds);
+	free(l->diag);
 	l->fds = NULL;
+	l->diag = NULL;
 	l->n = 0;
+}
+
+void sock_ref_init(struct sock_ref *s, int fd)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->state = -1;
+	s->filter = -1;
+}
+
+void sock_ref_of(struct sock_ref *s, const struct tcp_fd *t)
+{
+	sock_ref_init(s, t->fd);
+	s->state = t->state;
+	s->diag = t->diag;
+}
+
+/* What getsockname and getpeername would say: an IPv6 address needs a
+ * scope when it is link-local, and its scope is the socket's device. */
+static void addrs_of_diag(struct sock_ref *s)
+{
+	const struct tcp_diag *d = s->diag;
+	struct sockaddr_in *l4 = (void *)&s->local, *p4 = (void *)&s->peer;
+
+	memset(&s->local, 0, sizeof(s->local));
+	memset(&s->peer, 0, sizeof(s->peer));
+	if (d->family == AF_INET) {
+		l4->sin_family = p4->sin_family = AF_INET;
+		l4->sin_port = htons(d->lport);
+		p4->sin_port = htons(d->pport);
+		memcpy(&l4->sin_addr, d->local, 4);
+		memcpy(&p4->sin_addr, d->peer, 4);
+		return;
+	}
+	s->local.sin6_family = s->peer.sin6_family = AF_INET6;
+	s->local.sin6_port = htons(d->lport);
+	s->peer.sin6_port = htons(d->pport);
+	memcpy(&s->local.sin6_addr, d->local, 16);
+	memcpy(&s->peer.sin6_addr, d->peer, 16);
+	if (IN6_IS_ADDR_LINKLOCAL(&s->local.sin6_addr))
+		s->local.sin6_scope_id = d->bound_if;
+	if (IN6_IS_ADDR_LINKLOCAL(&s->peer.sin6_addr))
+		s->peer.sin6_scope_id = d->bound_if;
+}
+
+int sock_ref_addrs(struct sock_ref *s)
+{
+	socklen_t ll = sizeof(s->local), pl = sizeof(s->peer);
+
+	if (s->has_addrs)
+		return 0;
+	if (s->diag) {
+		addrs_of_diag(s);
+		s->has_addrs = true;
+		return 0;
+	}
+	memset(&s->local, 0, sizeof(s->local));
+	memset(&s->peer, 0, sizeof(s->peer));
+	if (getsockname(s->fd, (struct sockaddr *)&s->local, &ll) ||
+	    getpeername(s->fd, (struct sockaddr *)&s->peer, &pl))
+		return -errno;
+	s->has_addrs = true;
+	return 0;
 }

@@ -53,42 +53,96 @@ static const struct {
 	{ IPPROTO_TCP, TCP_CORK },
 };
 
-static int save_xopts(int fd, struct tcpcp_conn *c)
+/* sock_diag's value of an option, when it has one; else 1: ask. */
+static int diag_int(const struct tcp_diag *d, int level, int name, int *ret)
+{
+	if (!d)
+		return 1;
+	if (level == SOL_SOCKET && name == SO_MARK && (d->have & DIAG_HAVE_MARK))
+		*ret = (int)d->mark;
+	else if (level == IPPROTO_IPV6 && name == IPV6_TCLASS &&
+		 (d->have & DIAG_HAVE_TCLASS))
+		*ret = d->tclass;
+	else if (level == IPPROTO_IP && name == IP_TOS &&
+		 (d->have & DIAG_HAVE_TOS))
+		*ret = d->tos;
+	/* the class id falls back to the priority: 0 means both are 0 */
+	else if (level == SOL_SOCKET && name == SO_PRIORITY &&
+		 (d->have & DIAG_HAVE_CLASS) && !d->class_id)
+		*ret = 0;
+	else if (level == SOL_SOCKET && name == SO_SNDBUF &&
+		 (d->have & DIAG_HAVE_MEM))
+		*ret = (int)d->sndbuf;
+	else if (level == SOL_SOCKET && name == SO_RCVBUF &&
+		 (d->have & DIAG_HAVE_MEM))
+		*ret = (int)d->rcvbuf;
+	else
+		return 1;
+	return 0;
+}
+
+static int read_int(int fd, const struct tcp_diag *d, int level, int name,
+		    int *ret)
+{
+	return diag_int(d, level, name, ret) ? get_int(fd, level, name, ret) : 0;
+}
+
+/* A device name is asked for only when the socket has a device. */
+static void save_device(int fd, struct tcpcp_conn *c, const struct tcp_diag *d)
 {
 	char name[TCPCP_XOPT_VAL_MAX + 1];
-	socklen_t len;
-	size_t i;
-	int v, err;
+	socklen_t len = sizeof(name);
 
-	for (i = 0; i < sizeof(int_xopts) / sizeof(int_xopts[0]); i++) {
-		err = get_int(fd, int_xopts[i].level, int_xopts[i].name, &v);
-		if (err)
-			return err;
-		if (v)
-			add_xopt(c, int_xopts[i].level, int_xopts[i].name, &v, 4);
-	}
-	if (c->ip_version == 6 && !get_int(fd, IPPROTO_IPV6, IPV6_TCLASS, &v) &&
-	    v > 0)
-		add_xopt(c, IPPROTO_IPV6, IPV6_TCLASS, &v, 4);
-	len = sizeof(name);
+	if (d && !d->bound_if)
+		return;
 	if (!getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, &len) && len > 1)
 		add_xopt(c, SOL_SOCKET, SO_BINDTODEVICE, name, strnlen(name, len));
-	len = sizeof(name);
+}
+
+static int save_congestion(int fd, struct tcpcp_conn *c,
+			   const struct tcp_diag *d)
+{
+	char name[TCPCP_XOPT_VAL_MAX + 1];
+	socklen_t len = sizeof(name);
+
+	if (d && (d->have & DIAG_HAVE_CONG)) {
+		add_xopt(c, IPPROTO_TCP, TCP_CONGESTION, d->cong,
+			 strnlen(d->cong, sizeof(d->cong)));
+		return 0;
+	}
 	if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len))
 		return -errno;
 	add_xopt(c, IPPROTO_TCP, TCP_CONGESTION, name, strnlen(name, len));
 	return 0;
 }
 
-static int save_socket_level(int fd, struct tcpcp_conn *c)
+static int save_xopts(int fd, struct tcpcp_conn *c, const struct tcp_diag *d)
+{
+	size_t i;
+	int v, err;
+
+	for (i = 0; i < sizeof(int_xopts) / sizeof(int_xopts[0]); i++) {
+		err = read_int(fd, d, int_xopts[i].level, int_xopts[i].name, &v);
+		if (err)
+			return err;
+		if (v)
+			add_xopt(c, int_xopts[i].level, int_xopts[i].name, &v, 4);
+	}
+	if (c->ip_version == 6 &&
+	    !read_int(fd, d, IPPROTO_IPV6, IPV6_TCLASS, &v) && v > 0)
+		add_xopt(c, IPPROTO_IPV6, IPV6_TCLASS, &v, 4);
+	save_device(fd, c, d);
+	return save_congestion(fd, c, d);
+}
+
+static int save_socket_level(int fd, struct tcpcp_conn *c,
+			     const struct tcp_diag *d, bool reuse)
 {
 	struct linger lg;
 	socklen_t len = sizeof(lg);
-	uint32_t flags = 0;
-	int v, err;
+	int v = 0, err;
 
-	/* repair mode masks SO_REUSEADDR; the stop block remembered it */
-	if (block_read(fd, &flags) == BLOCK_OURS && (flags & BLOCK_REUSEADDR))
+	if (reuse)
 		c->sk_flags |= TCPCP_SIE_SOCK_REUSEADDR;
 	if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len))
 		return -errno;
@@ -99,18 +153,19 @@ static int save_socket_level(int fd, struct tcpcp_conn *c)
 	if (!err && v)
 		c->sk_flags |= TCPCP_SIE_SOCK_KEEPOPEN;
 	if (!err)
-		err = get_int(fd, SOL_SOCKET, SO_PRIORITY, (int *)&c->priority);
+		err = read_int(fd, d, SOL_SOCKET, SO_PRIORITY,
+			       (int *)&c->priority);
 	if (!err)
-		err = get_int(fd, SOL_SOCKET, SO_SNDBUF, (int *)&c->sndbuf);
+		err = read_int(fd, d, SOL_SOCKET, SO_SNDBUF, (int *)&c->sndbuf);
 	if (!err)
-		err = get_int(fd, SOL_SOCKET, SO_RCVBUF, (int *)&c->rcvbuf);
+		err = read_int(fd, d, SOL_SOCKET, SO_RCVBUF, (int *)&c->rcvbuf);
 	if (!err)
 		err = get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &v);
 	c->userlocks = (uint8_t)(v & USERLOCKS_MASK);
 	return err;
 }
 
-static int save_ip_level(int fd, struct tcpcp_conn *c)
+static int save_ip_level(int fd, struct tcpcp_conn *c, const struct tcp_diag *d)
 {
 	socklen_t len = sizeof(c->ip_opt);
 	int ttl, pmtu, tos = 0, err;
@@ -124,7 +179,7 @@ static int save_ip_level(int fd, struct tcpcp_conn *c)
 		if (!err)
 			err = get_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu);
 		if (!err)
-			err = get_int(fd, IPPROTO_IP, IP_TOS, &tos);
+			err = read_int(fd, d, IPPROTO_IP, IP_TOS, &tos);
 		if (!err && getsockopt(fd, IPPROTO_IP, IP_OPTIONS, c->ip_opt, &len))
 			err = -errno;
 		c->ip_opt_len = (uint8_t)len;
@@ -134,7 +189,6 @@ static int save_ip_level(int fd, struct tcpcp_conn *c)
 	c->tos = (uint8_t)tos;
 	return err;
 }
-
 static int save_tcp_level(int fd, struct tcpcp_conn *c)
 {
 	int nodelay, cnt, idle, intvl, err;
@@ -153,68 +207,164 @@ static int save_tcp_level(int fd, struct tcpcp_conn *c)
 	return err;
 }
 
-int sockopts_save(int fd, struct tcpcp_conn *c)
+int sockopts_save(int fd, struct tcpcp_conn *c, const struct tcp_diag *d,
+		  bool reuse)
 {
-	int err = save_socket_level(fd, c);
+	int err = save_socket_level(fd, c, d, reuse);
 
 	if (!err)
-		err = save_ip_level(fd, c);
+		err = save_ip_level(fd, c, d);
 	if (!err)
 		err = save_tcp_level(fd, c);
 	if (!err)
-		err = save_xopts(fd, c);
+		err = save_xopts(fd, c, d);
 	return err;
 }
 
-/* Buffers are forced only where the program locked them (CRIU #912):
- * forcing them otherwise would switch autotuning off for good. */
-static int restore_buffers(int fd, const struct tcpcp_conn *c)
+/*
+ * Restoring onto a socket this call made, an option that already has the
+ * recorded value is not written.  What a fresh socket has depends on the
+ * namespace's sysctls (keep-alive times, TTL, PMTU discovery) and on
+ * whatever a cgroup's BPF program sets at creation, so it is read from the
+ * call's first fresh socket of each family rather than assumed.
+ */
+static struct sockopt_defaults defaults[2]; /* IPv4, IPv6: this call's */
+
+void sockopts_forget_defaults(void)
 {
-	int err = 0;
+	memset(defaults, 0, sizeof(defaults));
+}
+
+static int read_ip_defaults(int fd, int family, struct sockopt_defaults *d)
+{
+	int err;
+
+	if (family == AF_INET6) {
+		err = get_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &d->ttl);
+		if (!err)
+			err = get_int(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER,
+				      &d->pmtu);
+		return err;
+	}
+	err = get_int(fd, IPPROTO_IP, IP_TTL, &d->ttl);
+	if (!err)
+		err = get_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, &d->pmtu);
+	if (!err)
+		err = get_int(fd, IPPROTO_IP, IP_TOS, &d->tos);
+	return err;
+}
+
+static int read_defaults(int fd, int family, struct sockopt_defaults *d)
+{
+	socklen_t len = sizeof(d->lg);
+	int err = read_ip_defaults(fd, family, d);
+
+	if (!err && getsockopt(fd, SOL_SOCKET, SO_LINGER, &d->lg, &len))
+		err = -errno;
+	if (!err)
+		err = get_int(fd, SOL_SOCKET, SO_KEEPALIVE, &d->keepalive);
+	if (!err)
+		err = get_int(fd, SOL_SOCKET, SO_PRIORITY, &d->priority);
+	if (!err)
+		err = get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &d->buf_lock);
+	if (!err)
+		err = get_int(fd, SOL_SOCKET, SO_RCVBUF, &d->rcvbuf);
+	if (!err)
+		err = get_int(fd, IPPROTO_TCP, TCP_NODELAY, &d->nodelay);
+	if (!err)
+		err = get_int(fd, IPPROTO_TCP, TCP_KEEPCNT, &d->keepcnt);
+	if (!err)
+		err = get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, &d->keepidle);
+	if (!err)
+		err = get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, &d->keepintvl);
+	return err;
+}
+
+/* fd must not have been touched yet: what it has is the default. */
+const struct sockopt_defaults *sockopts_defaults(int fd, int family)
+{
+	struct sockopt_defaults *d = &defaults[family == AF_INET6];
+
+	if (!d->valid && !read_defaults(fd, family, d))
+		d->valid = true;
+	return d->valid ? d : NULL;
+}
+
+/* Without defaults (a socket the caller made) every option is written. */
+#define CHANGED(def, v, field) (!(def) || (int)(v) != (def)->field)
+
+/* Buffers are forced only where the program locked them (CRIU #912):
+ * forcing them otherwise would switch autotuning off for good.  Forcing
+ * sets the lock bits, as growing them for the queues did (r->forced):
+ * then SO_BUF_LOCK puts back the recorded ones. */
+static int restore_buffers(const struct rebuild *r, const struct tcpcp_conn *c)
+{
+	const struct sockopt_defaults *def = r->def;
+	bool relock = r->forced || CHANGED(def, c->userlocks, buf_lock);
+	int err = 0, fd = r->fd;
 
 	if (c->userlocks & 1)
 		err = set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)(c->sndbuf / 2));
 	if (!err && (c->userlocks & 2))
 		err = set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)(c->rcvbuf / 2));
-	if (!err)
+	if (!err && relock)
 		err = set_int(fd, SOL_SOCKET, SO_BUF_LOCK, c->userlocks);
 	return err;
 }
 
-static int restore_socket_level(int fd, const struct tcpcp_conn *c)
+/* tos_set: IP_TOS was written, which derives SO_PRIORITY from it. */
+static int restore_socket_level(const struct rebuild *r,
+				const struct tcpcp_conn *c, bool tos_set)
 {
+	const struct sockopt_defaults *def = r->def;
 	struct linger lg = {
 		.l_onoff = !!(c->sk_flags & TCPCP_SIE_SOCK_LINGER),
 		.l_linger = (int)c->l_linger,
 	};
-	int err;
+	int keep = !!(c->sk_flags & TCPCP_SIE_SOCK_KEEPOPEN), err = 0;
 
-	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
+	if ((!def || lg.l_onoff != def->lg.l_onoff ||
+	     lg.l_linger != def->lg.l_linger) &&
+	    setsockopt(r->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
 		return -errno;
-	err = set_int(fd, SOL_SOCKET, SO_KEEPALIVE,
-		      !!(c->sk_flags & TCPCP_SIE_SOCK_KEEPOPEN));
+	if (CHANGED(def, keep, keepalive))
+		err = set_int(r->fd, SOL_SOCKET, SO_KEEPALIVE, keep);
+	if (!err && (tos_set || CHANGED(def, c->priority, priority)))
+		err = set_int(r->fd, SOL_SOCKET, SO_PRIORITY, (int)c->priority);
 	if (!err)
-		err = set_int(fd, SOL_SOCKET, SO_PRIORITY, (int)c->priority);
-	if (!err)
-		err = restore_buffers(fd, c);
+		err = restore_buffers(r, c);
 	return err;
 }
 
-static int restore_ip_level(int fd, const struct tcpcp_conn *c)
+static int restore_ip6_level(const struct rebuild *r,
+			     const struct tcpcp_conn *c)
 {
-	int err;
+	const struct sockopt_defaults *def = r->def;
+	int err = 0;
 
-	if (c->ip_version == 6) {
-		err = set_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, c->ttl);
-		if (!err)
-			err = set_int(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER,
-				      c->pmtudisc);
-		return err;
-	}
-	err = set_int(fd, IPPROTO_IP, IP_TTL, c->ttl);
-	if (!err)
+	if (CHANGED(def, c->ttl, ttl))
+		err = set_int(r->fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, c->ttl);
+	if (!err && CHANGED(def, c->pmtudisc, pmtu))
+		err = set_int(r->fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER,
+			      c->pmtudisc);
+	return err;
+}
+
+static int restore_ip_level(const struct rebuild *r, const struct tcpcp_conn *c,
+			    bool *tos_set)
+{
+	const struct sockopt_defaults *def = r->def;
+	int err = 0, fd = r->fd;
+
+	*tos_set = false;
+	if (c->ip_version == 6)
+		return restore_ip6_level(r, c);
+	if (CHANGED(def, c->ttl, ttl))
+		err = set_int(fd, IPPROTO_IP, IP_TTL, c->ttl);
+	if (!err && CHANGED(def, c->pmtudisc, pmtu))
 		err = set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, c->pmtudisc);
-	if (!err)
+	*tos_set = CHANGED(def, c->tos, tos);
+	if (!err && *tos_set)
 		err = set_int(fd, IPPROTO_IP, IP_TOS, c->tos);
 	if (!err && c->ip_opt_len &&
 	    setsockopt(fd, IPPROTO_IP, IP_OPTIONS, c->ip_opt, c->ip_opt_len))
@@ -222,15 +372,21 @@ static int restore_ip_level(int fd, const struct tcpcp_conn *c)
 	return err;
 }
 
-static int restore_tcp_level(int fd, const struct tcpcp_conn *c)
+/* The keep-alive values always read as something (the sysctl's when the
+ * program set none): 0 is "not recorded". */
+static int restore_tcp_level(const struct rebuild *r,
+			     const struct tcpcp_conn *c)
 {
-	int err = set_int(fd, IPPROTO_TCP, TCP_NODELAY, c->nonagle);
+	const struct sockopt_defaults *def = r->def;
+	int err = 0, fd = r->fd;
 
-	if (!err && c->keepcnt)
+	if (CHANGED(def, c->nonagle, nodelay))
+		err = set_int(fd, IPPROTO_TCP, TCP_NODELAY, c->nonagle);
+	if (!err && c->keepcnt && CHANGED(def, c->keepcnt, keepcnt))
 		err = set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, c->keepcnt);
-	if (!err && c->keepidle)
+	if (!err && c->keepidle && CHANGED(def, c->keepidle, keepidle))
 		err = set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, c->keepidle);
-	if (!err && c->keepintvl)
+	if (!err && c->keepintvl && CHANGED(def, c->keepintvl, keepintvl))
 		err = set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, c->keepintvl);
 	return err;
 }
@@ -258,16 +414,20 @@ static int restore_xopts(int fd, const struct tcpcp_conn *c)
 }
 
 /* IP level first: setting IP_TOS derives SO_PRIORITY from the TOS, which
- * would overwrite the priority the program chose. */
-int sockopts_restore(int fd, const struct tcpcp_conn *c)
+ * would overwrite the priority the program chose.  The extension options
+ * are always written: they are recorded only when set, and the congestion
+ * algorithm of a route (ip route ... congctl) is applied at connect(), so
+ * a fresh socket's is not the rebuilt one's. */
+int sockopts_restore(const struct rebuild *r, const struct tcpcp_conn *c)
 {
-	int err = restore_ip_level(fd, c);
+	bool tos_set;
+	int err = restore_ip_level(r, c, &tos_set);
 
 	if (!err)
-		err = restore_socket_level(fd, c);
+		err = restore_socket_level(r, c, tos_set);
 	if (!err)
-		err = restore_tcp_level(fd, c);
+		err = restore_tcp_level(r, c);
 	if (!err)
-		err = restore_xopts(fd, c);
+		err = restore_xopts(r->fd, c);
 	return err;
 }

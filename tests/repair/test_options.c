@@ -4,8 +4,11 @@
  * tcpcp_set_si() builds: a restored connection that quietly loses its
  * keepalive, its mark or its buffer locks behaves differently from then on,
  * and nothing else would notice.  Each test sets non-default values on a
- * connection with bytes queued both ways, moves it with TCPCP_EXEC_ONE,
- * reads every option back, and checks that the connection still talks.
+ * connection with bytes queued both ways, moves it, reads every option
+ * back, and checks that the connection still talks.  Each runs twice:
+ * with TCPCP_EXEC_ONE, and with TCPCP_EXEC_ALL, whose save reads most
+ * options from sock_diag and whose restore, onto sockets it makes itself,
+ * leaves out the options a new socket already has.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -158,7 +161,8 @@ static void expect_carried(int fd, const struct opt *o, const char *before)
 			 o->label, before, after);
 }
 
-static void carry(int family, const struct opt *opts, unsigned int n)
+static void carry(int family, const struct opt *opts, unsigned int n,
+		  void (*checkpoint)(struct side *s))
 {
 	struct peer_cfg cfg = queued(family);
 	char before[MAX_OPTS][SHOW_MAX];
@@ -174,7 +178,7 @@ static void carry(int family, const struct opt *opts, unsigned int n)
 		opt_show(s.fds[0], &opts[i], before[i], SHOW_MAX);
 		check_premise(family, &opts[i], before[i]);
 	}
-	checkpoint_one(&s);
+	checkpoint(&s);
 	for (i = 0; i < n; i++)
 		expect_carried(s.fds[0], &opts[i], before[i]);
 	side_verify(&s);
@@ -184,21 +188,19 @@ TestSuite(options, .init = testnet_enter, .timeout = 60);
 
 /* Options that mean the same in both families run in both: the save and
  * the restore take separate paths for IPv4 and IPv6 around them. */
-#define BOTH_FAMILIES(test, opts)                                              \
-	Test(options, test##_ipv4)                                             \
-	{                                                                      \
-		carry(AF_INET, opts, ARRAY_SIZE(opts));                        \
-	}                                                                      \
-	Test(options, test##_ipv6)                                             \
-	{                                                                      \
-		carry(AF_INET6, opts, ARRAY_SIZE(opts));                       \
-	}
-
 #define ONE_FAMILY(test, family, opts)                                         \
 	Test(options, test)                                                    \
 	{                                                                      \
-		carry(family, opts, ARRAY_SIZE(opts));                         \
+		carry(family, opts, ARRAY_SIZE(opts), checkpoint_one);         \
+	}                                                                      \
+	Test(options, test##_all)                                              \
+	{                                                                      \
+		carry(family, opts, ARRAY_SIZE(opts), checkpoint_all);         \
 	}
+
+#define BOTH_FAMILIES(test, opts)                                              \
+	ONE_FAMILY(test##_ipv4, AF_INET, opts)                                 \
+	ONE_FAMILY(test##_ipv6, AF_INET6, opts)
 
 static const struct opt keepalive[] = {
 	INT_OPT(SOL_SOCKET, SO_KEEPALIVE, SET, 1),
@@ -336,7 +338,7 @@ static bool other_congestion(int family, char *ret, size_t len)
 	return found;
 }
 
-static void congestion(int family)
+static void congestion(int family, void (*checkpoint)(struct side *s))
 {
 	char algo[NAME_MAX_LEN];
 	struct opt cc = {
@@ -347,15 +349,25 @@ static void congestion(int family)
 		cr_skip_test("only one congestion control algorithm is "
 			     "available (%s): none to switch to",
 			     CA_LIST);
-	carry(family, &cc, 1);
+	carry(family, &cc, 1, checkpoint);
 }
 
 Test(options, congestion_ipv4)
 {
-	congestion(AF_INET);
+	congestion(AF_INET, checkpoint_one);
 }
 
 Test(options, congestion_ipv6)
 {
-	congestion(AF_INET6);
+	congestion(AF_INET6, checkpoint_one);
+}
+
+Test(options, congestion_ipv4_all)
+{
+	congestion(AF_INET, checkpoint_all);
+}
+
+Test(options, congestion_ipv6_all)
+{
+	congestion(AF_INET6, checkpoint_all);
 }
