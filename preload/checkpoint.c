@@ -36,14 +36,6 @@ struct ckpt {
 	char why[256];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Connections a listener completed but the program has not accepted
  * would be reset when the process exits: take them into the image, and
  * hand them to the program's accept() if it runs on. */
@@ -239,7 +231,7 @@ static void report(struct ckpt *k, int err, uint64_t signal_ns)
 {
 	k->done.ok = !err;
 	k->done.pid = (uint32_t)getpid();
-	k->done.freeze_us = (now_ns() - signal_ns) / 1000;
+	k->done.freeze_us = (shim_now_ns() - signal_ns) / 1000;
 	snprintf(k->done.action, sizeof(k->done.action), "%s",
 		 err ? "continue" : shim_action_name(shim_cfg.action));
 	snprintf(k->done.image, sizeof(k->done.image), "%s", k->path);

@@ -26,14 +26,6 @@ static struct handback *queue;
 static unsigned int n_queued, cap;
 static pthread_mutex_t hb_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void lock(void)
 {
 	crit_enter();
@@ -155,7 +147,8 @@ int handback_take(int listener_fd, struct sockaddr *sa, socklen_t *len,
 	if (!handback_total())
 		shim_log("every restored connection is back with the program, "
 			 "%llu us after start",
-			 (unsigned long long)(now_us() - shim_start_us));
+			 (unsigned long long)(shim_now_ns() / 1000 -
+					      shim_start_us));
 	errno = saved;
 	return fd;
 }

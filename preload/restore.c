@@ -53,19 +53,6 @@ static __thread int in_lib __attribute__((tls_model("initial-exec")));
 static pthread_mutex_t restore_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint64_t now_ms(void)
-{
-	return now_us() / 1000;
-}
-
 bool restore_pending(void)
 {
 	return __atomic_load_n(&n_left, __ATOMIC_RELAXED) > 0 && !in_lib;
@@ -203,7 +190,8 @@ void restore_load(void)
 		n_claims = 0;
 		return;
 	}
-	deadline_ms = now_ms() + shim_cfg.claim_seconds * 1000ull;
+	deadline_ms = shim_now_ns() / 1000000 +
+		      shim_cfg.claim_seconds * 1000ull;
 	/* the hold from here on, not from the program's bind(): a peer's
 	 * segment meanwhile would otherwise meet no socket (a RST) */
 	if (n_claims && tcpcp_hold(img.si, img.si_len) != TCPCP_RET_OK)
@@ -365,7 +353,7 @@ static void set_reuse(int fd)
 void restore_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	unsigned int *idx, n, i, ok = 0;
-	uint64_t t0 = now_us();
+	uint64_t t0 = shim_now_ns() / 1000;
 	struct sockaddr_in6 bound;
 	struct fd_entry l;
 	int *fds;
@@ -394,7 +382,7 @@ void restore_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	if (ok)
 		shim_log("bind %s: %u of %u connections restored in %llu us, "
 			 "waiting for accept()", sa_str(sa, a, sizeof(a)), ok,
-			 n, (unsigned long long)(now_us() - t0));
+			 n, (unsigned long long)(shim_now_ns() / 1000 - t0));
 	else
 		shim_log("bind %s: none of its %u connections could be "
 			 "restored (see above)", sa_str(sa, a, sizeof(a)), n);
@@ -531,7 +519,7 @@ int restore_expire(void)
 
 	if (!restore_pending())
 		return -1;
-	now = now_ms();
+	now = shim_now_ns() / 1000000;
 	if (now < deadline_ms)
 		return (int)(deadline_ms - now);
 	n = claim_rest(&idx, &fds);

@@ -27,7 +27,7 @@ struct shim_config shim_cfg;
 bool shim_active;
 uint64_t shim_start_us;
 
-static uint64_t now_ns(void)
+uint64_t shim_now_ns(void)
 {
 	struct timespec ts;
 
@@ -66,7 +66,7 @@ static void *worker(void *arg)
 			return NULL;
 		}
 		if (read(p.fd, &si, sizeof(si)) == sizeof(si))
-			checkpoint_run(now_ns());
+			checkpoint_run(shim_now_ns());
 	}
 	return NULL;
 }
@@ -213,7 +213,7 @@ __attribute__((constructor)) static void shim_init(void)
 {
 	char why[300];
 
-	shim_start_us = now_ns() / 1000;
+	shim_start_us = shim_now_ns() / 1000;
 	real();
 	if (shim_config_parse(env, &shim_cfg, why, sizeof(why))) {
 		shim_log("%s; tcpcp is off for this process", why);

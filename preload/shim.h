@@ -70,6 +70,9 @@ unsigned int fd_own_sorted(int *ret, unsigned int max);
 extern bool shim_active; /* false: every interposer passes straight through */
 extern uint64_t shim_start_us; /* CLOCK_MONOTONIC at the constructor */
 
+/* CLOCK_MONOTONIC in nanoseconds: every timeout and measure of the shim. */
+uint64_t shim_now_ns(void);
+
 /* ---- log.c ---- */
 
 void shim_log_open(const char *dest);

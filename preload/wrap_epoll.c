@@ -54,21 +54,14 @@ static int real_wait(const struct wait_call *w, int epfd,
 	return r->epoll_wait(epfd, evs, max, ms);
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* A checkpoint that let the program run on interrupted this wait (epoll
  * waits are never restarted after a handler): wait on for the rest of
  * the time, as if nothing happened. */
 static int wait_resumed(const struct wait_call *w, int epfd,
 			struct epoll_event *evs, int max, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+	int64_t deadline = timeout_ns < 0 ? -1 :
+				   (int64_t)shim_now_ns() + timeout_ns;
 	int rc;
 
 	for (;;) {
@@ -79,7 +72,7 @@ static int wait_resumed(const struct wait_call *w, int epfd,
 		if (rc >= 0 || errno != EINTR || !park_interrupted())
 			return rc;
 		if (deadline >= 0) {
-			timeout_ns = deadline - now_ns();
+			timeout_ns = deadline - (int64_t)shim_now_ns();
 			if (timeout_ns < 0)
 				timeout_ns = 0;
 		}
@@ -99,7 +92,8 @@ static int drop_wake(struct epoll_event *evs, int n)
 static int wait_merged(const struct wait_call *w, int epfd,
 		       struct epoll_event *evs, int max, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+	int64_t deadline = timeout_ns < 0 ? -1 :
+				   (int64_t)shim_now_ns() + timeout_ns;
 	int k, rc;
 
 	if (max <= 0 || !shim_active || !ready_active())
@@ -117,7 +111,7 @@ static int wait_merged(const struct wait_call *w, int epfd,
 		if (k + rc > 0 || timeout_ns == 0)
 			return k + rc;
 		if (deadline >= 0) {
-			timeout_ns = deadline - now_ns();
+			timeout_ns = deadline - (int64_t)shim_now_ns();
 			if (timeout_ns <= 0)
 				return 0;
 		}

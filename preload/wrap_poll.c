@@ -21,14 +21,6 @@ int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fds_len);
 int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 		const sigset_t *mask, size_t fds_len);
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* What is left of a wait until deadline (< 0: none, wait for ever). */
 static int64_t left_ns(int64_t deadline)
 {
@@ -36,7 +28,7 @@ static int64_t left_ns(int64_t deadline)
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - now_ns();
+	left = deadline - (int64_t)shim_now_ns();
 	return left > 0 ? left : 0;
 }
 
@@ -88,7 +80,7 @@ static int wait_once(const struct wait_args *a, int64_t ns)
 
 static int wait_resumed(const struct wait_args *a, int64_t ns)
 {
-	int64_t deadline = ns < 0 ? -1 : now_ns() + ns;
+	int64_t deadline = ns < 0 ? -1 : (int64_t)shim_now_ns() + ns;
 	int rc;
 
 	for (;;) {
