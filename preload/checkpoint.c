@@ -279,7 +279,6 @@ void checkpoint_run(uint64_t signal_ns)
 	err = k.dummy < 0 ? -errno : save(&k);
 	if (!err && !park_aborted())
 		err = write_out(&k);
-	park_watchdog(false);
 	if (park_aborted()) {
 		snprintf(k.why, sizeof(k.why), "abandoned after its watchdog "
 			 "released the program's threads (a parked thread "
@@ -291,6 +290,8 @@ void checkpoint_run(uint64_t signal_ns)
 	if (err || shim_cfg.action == ACTION_CONTINUE)
 		start_all(&k);
 	report(&k, err, signal_ns);
+	/* start_all and report allocate too, threads still parked */
+	park_watchdog(false);
 	act(err);
 	if (k.dummy >= 0)
 		close(k.dummy);
