@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accel.h"
 #include "backend.h"
 #include "internal.h"
 
@@ -44,7 +45,10 @@ int backend_select(const struct tcpcp_backend **ret)
 {
 	const char *want = getenv("TCPCP_BACKEND");
 	const struct tcpcp_backend *b;
+	unsigned int accel;
 
+	if (accel_allowed(&accel))
+		return -ENOSYS;
 	if (!want || !*want || !strcmp(want, "auto")) {
 		b = probed(&backend_kmod) ? &backend_repair : &backend_kmod;
 	} else if (!strcmp(want, "kmod")) {
