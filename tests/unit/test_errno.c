@@ -146,6 +146,36 @@ Test(errors, enosys_unknown_backend)
 	expect_all_ops(fd, ENOSYS);
 }
 
+Test(errors, enosys_bad_accel)
+{
+	static const char *const bad[] = { "all", "uring,", ",bpf", "bpf,,uring",
+					   "URING", "uring bpf" };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("TCPCP_ACCEL", bad[i], 1);
+		expect_all_ops(fd, ENOSYS);
+		cr_expect(strstr(tcpcp_strerror_detail(), "TCPCP_ACCEL"),
+			  "TCPCP_ACCEL=%s: the detail names the variable", bad[i]);
+	}
+	unsetenv("TCPCP_ACCEL");
+}
+
+Test(errors, good_accel_values)
+{
+	static const char *const good[] = { "", "auto", "none", "uring", "bpf",
+					    "bpf,uring", "uring,bpf" };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		setenv("TCPCP_ACCEL", good[i], 1);
+		cr_expect_str_eq(tcpcp_backend_name(), "repair",
+				 "TCPCP_ACCEL=%s is accepted", good[i]);
+	}
+	unsetenv("TCPCP_ACCEL");
+}
+
 Test(errors, auto_backend_falls_back_to_repair)
 {
 	setenv("TCPCP_BACKEND", "auto", 1);
