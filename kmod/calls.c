@@ -144,7 +144,7 @@ static long stop_one(struct tcpcp_ioc_call *a)
 	if (!err)
 		err = tcpcp_stop_sk(sock->sk, hold_for(sock->sk, a));
 	if (!err) {
-		synchronize_net();
+		tcpcp_wait_in_flight();
 		tcpcp_settle(sock->sk);
 		results_add(&r, a->fd, 0);
 		err = results_put(&r, a);
@@ -211,7 +211,7 @@ static void stop_each(struct tcpcp_fds *l, int *stages,
 	if (!stopped)
 		return;
 	/* once for every socket stopped (ops.c tcpcp_settle) */
-	synchronize_net();
+	tcpcp_wait_in_flight();
 	for (i = 0; i < l->n; i++)
 		if (stages[i] == TCPCP_RUNNING)
 			tcpcp_settle(sk_of(l->v[i].file));

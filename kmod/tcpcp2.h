@@ -164,6 +164,7 @@ int tcpcp_repair_queue(struct sock *sk, int queue);
 /* start (ops.c) and the per-socket steps of the calls */
 int tcpcp_stop_sk(struct sock *sk, unsigned int hold_secs);
 void tcpcp_settle(struct sock *sk);
+void tcpcp_wait_in_flight(void);
 int tcpcp_start_sk(struct sock *sk, bool probe);
 
 /* calls.c */
