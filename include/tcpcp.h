@@ -73,6 +73,12 @@ const char *tcpcp_strerror_detail(void);
  * when none can work here (then tcpcp_strerror_detail() says why). */
 const char *tcpcp_backend_name(void);
 
+/* Does now what the first call would do on its way (the backend's probe;
+ * the repair backend's BPF iterator, tens of milliseconds): for a program
+ * that must stop its connections quickly.  TCPCP_RET_OK, or TCPCP_RET_NG
+ * with errno ENOSYS when no backend can work here. */
+int tcpcp_prepare(void);
+
 #ifdef __cplusplus
 }
 #endif

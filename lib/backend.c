@@ -7,6 +7,7 @@
 
 #include "accel.h"
 #include "backend.h"
+#include "sock_snap.h"
 #include "internal.h"
 
 /* A probe costs syscalls and its answer does not change: ask once. */
@@ -85,4 +86,18 @@ TCPCP_EXPORT const char *tcpcp_backend_name(void)
 		return NULL;
 	}
 	return b->name;
+}
+
+TCPCP_EXPORT int tcpcp_prepare(void)
+{
+	const struct tcpcp_backend *b;
+	int err = backend_select(&b);
+
+	if (err) {
+		errno = -err;
+		return TCPCP_RET_NG;
+	}
+	if (b == &backend_repair)
+		snap_prepare();
+	return TCPCP_RET_OK;
 }

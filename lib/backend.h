@@ -35,8 +35,9 @@ struct sock_ref {
 	int fd;
 	int state; /* TCP state as the walk read it, or -1 */
 	const struct tcp_diag *diag; /* sock_diag's answer this call, or NULL */
+	const struct snap_rec *snap; /* the socket iterator's, or NULL */
 	bool fresh; /* restore: made by this call, every option at default */
-	bool stopped_here; /* by this call: diag describes it running */
+	bool stopped_here; /* by this call: diag, snap describe it running */
 	bool repair_ok;    /* TCP_REPAIR was set on it in this call */
 	bool has_addrs;
 	struct sockaddr_in6 local; /* a sockaddr_in for an AF_INET socket */

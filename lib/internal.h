@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #include "tcp_diag.h"
+
+struct snap_rec;
 #include "tcpcp.h"
 
 #define TCPCP_EXPORT __attribute__((visibility("default")))
@@ -28,17 +30,21 @@ struct tcp_fd {
 	bool first; /* first descriptor of its socket */
 	int state;  /* the TCP state the walk read, or -1 */
 	const struct tcp_diag *diag; /* sock_diag's answer, or NULL */
+	const struct snap_rec *snap; /* the socket iterator's, or NULL */
 };
 
 struct tcp_fd_list {
 	struct tcp_fd *fds;
 	unsigned int n;
 	struct tcp_diag *diag; /* the answers the fds point at */
+	struct snap_rec *snap; /* the iterator's records they point at */
 };
 
 /* describe: sock_diag's description of each connected socket too.  It
  * takes the kernel some 2 us per socket, where a getsockopt() takes 0.3:
- * it pays for a save, which it spares a dozen calls, not for the others. */
+ * it pays for a save, which it spares a dozen calls, not for the others.
+ * Where the socket iterator works (sock_snap.h) it makes the whole list,
+ * each socket described, in one pass: describe is not needed then. */
 int tcp_fds_list(struct tcp_fd_list *ret, bool describe);
 void tcp_fds_free(struct tcp_fd_list *l);
 

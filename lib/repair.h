@@ -90,10 +90,12 @@ int inject_segment(const struct tcpcp_conn *c, uint32_t seq, uint32_t ack,
 int fin_restore(struct rebuild *r, const struct tcpcp_conn *c);
 
 /* Socket, IP and TCP options of DESIGN section 3.  Saving, d is
- * sock_diag's answer if it still describes the socket, else NULL; reuse
- * is SO_REUSEADDR as the stop block recorded it (repair mode hides it). */
+ * sock_diag's answer and r the socket iterator's record if they still
+ * describe the socket, else NULL; reuse is SO_REUSEADDR as the stop block
+ * recorded it (repair mode hides it). */
+struct snap_rec;
 int sockopts_save(int fd, struct tcpcp_conn *c, const struct tcp_diag *d,
-		  bool reuse);
+		  const struct snap_rec *r, bool reuse);
 int sockopts_restore(const struct rebuild *r, const struct tcpcp_conn *c);
 
 /* What a socket has before any option is set, read from the first fresh

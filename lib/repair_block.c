@@ -16,6 +16,7 @@
 
 #include "internal.h"
 #include "repair.h"
+#include "sock_snap.h"
 
 #define BLOCK_MAGIC 0x74637032u /* "tcp2" */
 #define BLOCK_LEN 6
@@ -39,6 +40,19 @@ int block_install(int fd, uint32_t flags)
 	return 0;
 }
 
+/* A filter of len instructions (at most BLOCK_LEN of them read). */
+static int block_kind(const struct sock_filter *prog, unsigned int len,
+		      uint32_t *ret_flags)
+{
+	if (len == 0)
+		return BLOCK_NONE;
+	if (len != BLOCK_LEN || prog[0].code != (BPF_LD | BPF_W | BPF_IMM) ||
+	    prog[0].k != BLOCK_MAGIC || prog[5].code != (BPF_RET | BPF_K))
+		return BLOCK_OTHER;
+	*ret_flags = prog[1].k;
+	return BLOCK_OURS;
+}
+
 int block_read(int fd, uint32_t *ret_flags)
 {
 	struct sock_filter prog[BLOCK_LEN];
@@ -50,13 +64,26 @@ int block_read(int fd, uint32_t *ret_flags)
 			return BLOCK_OTHER;
 		return -errno;
 	}
-	if (len == 0)
+	return block_kind(prog, len, ret_flags);
+}
+
+/* What block_read would have found when the iterator read the socket. */
+static int block_of_snap(const struct snap_rec *r, uint32_t *ret_flags)
+{
+	struct sock_filter prog[BLOCK_LEN];
+	unsigned int i;
+
+	_Static_assert(SNAP_FILTER_INSNS == BLOCK_LEN, "iterator's filter");
+	if (r->filter_state == SNAP_FILTER_NONE)
 		return BLOCK_NONE;
-	if (len != BLOCK_LEN || prog[0].code != (BPF_LD | BPF_W | BPF_IMM) ||
-	    prog[0].k != BLOCK_MAGIC || prog[5].code != (BPF_RET | BPF_K))
+	if (r->filter_state != SNAP_FILTER_CLASSIC || r->filter_len > BLOCK_LEN)
 		return BLOCK_OTHER;
-	*ret_flags = prog[1].k;
-	return BLOCK_OURS;
+	for (i = 0; i < BLOCK_LEN; i++)
+		prog[i] = (struct sock_filter){ r->filter[i].code,
+						r->filter[i].jt,
+						r->filter[i].jf,
+						r->filter[i].k };
+	return block_kind(prog, r->filter_len, ret_flags);
 }
 
 int block_remove(int fd)
@@ -69,8 +96,12 @@ int block_remove(int fd)
 	return 0;
 }
 
+/* The filter is the program's or tcpcp's doing, never the network's:
+ * what the call's walk saw of it still holds. */
 int block_known(struct sock_ref *s)
 {
+	if (s->filter < 0 && s->snap)
+		s->filter = block_of_snap(s->snap, &s->filter_flags);
 	if (s->filter < 0)
 		s->filter = block_read(s->fd, &s->filter_flags);
 	return s->filter;

@@ -13,6 +13,7 @@
 #include "hold.h"
 #include "internal.h"
 #include "repair.h"
+#include "sock_snap.h"
 
 /* What a call remembers beyond one socket: a fresh socket's options. */
 static void repair_begin(void)
@@ -110,6 +111,18 @@ static int is_connected(const struct sock_ref *s, bool reread)
 	return state_connected(ti.tcpi_state);
 }
 
+/* Like the filter, repair mode and SO_REUSEADDR change only by the
+ * program's or tcpcp's doing: the iterator's values stand for the call. */
+static int get_int_once(const struct sock_ref *s, int level, int name,
+			int *ret)
+{
+	socklen_t len = sizeof(*ret);
+
+	if (!snap_int(s->snap, level, name, ret))
+		return 0;
+	return getsockopt(s->fd, level, name, ret, &len) ? -errno : 0;
+}
+
 /* tcpcp's block goes on only with repair mode and comes off before it
  * (leave_repair): a connected socket with the block is stopped, without
  * asking TCP_REPAIR, and has not moved since the walk.  (Were repair mode
@@ -117,8 +130,7 @@ static int is_connected(const struct sock_ref *s, bool reread)
  * nothing torn is saved.)  A running one may have been reset since. */
 static int repair_stage(struct sock_ref *s)
 {
-	int connected = is_connected(s, false), repair = 0, kind;
-	socklen_t len = sizeof(repair);
+	int connected = is_connected(s, false), repair = 0, kind, err;
 
 	if (connected < 0)
 		return connected;
@@ -133,8 +145,9 @@ static int repair_stage(struct sock_ref *s)
 		if (connected < 0)
 			return connected;
 	}
-	if (getsockopt(s->fd, IPPROTO_TCP, TCP_REPAIR, &repair, &len))
-		return -errno;
+	err = get_int_once(s, IPPROTO_TCP, TCP_REPAIR, &repair);
+	if (err)
+		return err;
 	if (!repair)
 		return connected ? STAGE_RUNNING : STAGE_UNCONNECTED;
 	detail_set("socket is in TCP_REPAIR mode, but not by tcpcp");
@@ -143,11 +156,11 @@ static int repair_stage(struct sock_ref *s)
 
 static int repair_stop(struct sock_ref *s)
 {
-	socklen_t len = sizeof(int);
 	int reuse, err;
 
-	if (getsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &len))
-		return -errno;
+	err = get_int_once(s, SOL_SOCKET, SO_REUSEADDR, &reuse);
+	if (err)
+		return err;
 	err = block_claim(s, reuse ? BLOCK_REUSEADDR : 0);
 	if (err)
 		return err;

@@ -15,6 +15,7 @@
 #include "backend.h"
 #include "internal.h"
 #include "repair.h"
+#include "sock_snap.h"
 
 /* A queue that changes under a working block is retried this often before
  * the save fails: a torn queue is never saved (CRIU #622, #1433). */
@@ -64,11 +65,17 @@ static void take_info(struct tcpcp_conn *c, uint8_t state, uint8_t options,
 	c->rcv_mss = (uint16_t)rcv_mss;
 }
 
-static int read_info(int fd, struct tcpcp_conn *c, const struct tcp_diag *d)
+static int read_info(int fd, struct tcpcp_conn *c, const struct tcp_diag *d,
+		     const struct snap_rec *r)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
+	if (r) {
+		take_info(c, r->state, r->options, r->snd_wscale, r->rcv_wscale,
+			  r->snd_mss, r->rcv_mss);
+		return 0;
+	}
 	if (d && (d->have & DIAG_HAVE_INFO)) {
 		take_info(c, d->state, d->options, d->snd_wscale, d->rcv_wscale,
 			  d->snd_mss, d->rcv_mss);
@@ -119,6 +126,14 @@ static int peek_queue(int fd, uint32_t len, uint8_t **ret)
 	return 0;
 }
 
+/* What the first try at the queues takes from a description of the
+ * socket instead of asking it. */
+struct qhint {
+	bool rcv_len, snd_len, seqs;
+	uint32_t inq, outq, notsent; /* SIOCINQ, SIOCOUTQ, SIOCOUTQNSD */
+	uint32_t rcv_nxt, write_seq; /* TCP_QUEUE_SEQ of each queue */
+};
+
 /* sock_diag's length, as SIOCINQ counts it: without a received FIN. */
 static uint32_t diag_inq(const struct tcp_diag *d, const struct tcpcp_conn *c)
 {
@@ -127,12 +142,40 @@ static uint32_t diag_inq(const struct tcp_diag *d, const struct tcpcp_conn *c)
 	return d->rqueue - (fin && d->rqueue);
 }
 
-/* The queues' lengths come from sock_diag on the first try, if it still
- * describes the socket; the peek of exactly that many bytes checks them
- * (urgent data, say, makes SIOCINQ count less), and a second try asks the
- * socket itself. */
-static int read_recv_queue(int fd, struct tcpcp_conn *c,
-			   const struct tcp_diag *d)
+static const struct qhint *qhint_of(const struct tcp_diag *d,
+				    const struct snap_rec *r,
+				    const struct tcpcp_conn *c, struct qhint *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (r) {
+		*h = (struct qhint){ true, true, true, r->inq, r->outq,
+				     r->notsent, r->rcv_nxt, r->write_seq };
+		return h;
+	}
+	if (!d)
+		return NULL;
+	h->rcv_len = true;
+	h->inq = diag_inq(d, c);
+	h->snd_len = d->have & DIAG_HAVE_INFO;
+	h->outq = d->wqueue;
+	h->notsent = d->notsent;
+	return h;
+}
+
+static int read_seq(int fd, const struct qhint *h, uint32_t hinted,
+		    uint32_t *ret)
+{
+	if (!h || !h->seqs)
+		return getsockopt_u32(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, ret);
+	*ret = hinted;
+	return 0;
+}
+
+/* The queues' lengths come from sock_diag or the iterator on the first
+ * try, if it still describes the socket; the peek of exactly that many
+ * bytes checks them (urgent data, say, makes SIOCINQ count less), and a
+ * second try asks the socket itself. */
+static int read_recv_queue(int fd, struct tcpcp_conn *c, const struct qhint *h)
 {
 	uint32_t seq = 0, len = 0;
 	uint8_t *data = NULL;
@@ -141,14 +184,14 @@ static int read_recv_queue(int fd, struct tcpcp_conn *c,
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
 		return -errno;
 	do {
-		err = getsockopt_u32(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq);
-		if (!err && d)
-			len = diag_inq(d, c);
+		err = read_seq(fd, h, h ? h->rcv_nxt : 0, &seq);
+		if (!err && h && h->rcv_len)
+			len = h->inq;
 		else if (!err)
 			err = ioctl_len(fd, SIOCINQ, &len);
 		if (!err)
 			err = peek_queue(fd, len, &data);
-		d = NULL;
+		h = NULL;
 	} while (err == -EBUSY && --tries);
 	if (err)
 		return err;
@@ -160,22 +203,21 @@ static int read_recv_queue(int fd, struct tcpcp_conn *c,
 	return 0;
 }
 
-static int read_out_lens(int fd, const struct tcp_diag *d, uint32_t *len,
+static int read_out_lens(int fd, const struct qhint *h, uint32_t *len,
 			 uint32_t *unsent)
 {
 	int err;
 
-	if (d && (d->have & DIAG_HAVE_INFO)) {
-		*len = d->wqueue;
-		*unsent = d->notsent;
+	if (h && h->snd_len) {
+		*len = h->outq;
+		*unsent = h->notsent;
 		return 0;
 	}
 	err = ioctl_len(fd, SIOCOUTQ, len);
 	return err ? err : ioctl_len(fd, SIOCOUTQNSD, unsent);
 }
 
-static int read_send_queue(int fd, struct tcpcp_conn *c,
-			   const struct tcp_diag *d)
+static int read_send_queue(int fd, struct tcpcp_conn *c, const struct qhint *h)
 {
 	uint32_t fin = !!(c->fin_flags & TCPCP_SIE_FIN_QUEUED);
 	uint32_t seq = 0, len = 0, unsent = 0;
@@ -185,10 +227,10 @@ static int read_send_queue(int fd, struct tcpcp_conn *c,
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
 		return -errno;
 	do {
-		err = getsockopt_u32(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq);
+		err = read_seq(fd, h, h ? h->write_seq : 0, &seq);
 		if (!err)
-			err = read_out_lens(fd, d, &len, &unsent);
-		d = NULL;
+			err = read_out_lens(fd, h, &len, &unsent);
+		h = NULL;
 		/* an unacknowledged FIN counts in both lengths, but has no byte */
 		if (!err && len < fin)
 			err = -EBUSY;
@@ -207,12 +249,16 @@ static int read_send_queue(int fd, struct tcpcp_conn *c,
 	return 0;
 }
 
-static int read_window(int fd, struct tcpcp_conn *c)
+static int read_window(int fd, struct tcpcp_conn *c, const struct snap_rec *r)
 {
 	struct tcp_repair_window w;
 	socklen_t len = sizeof(w);
 
-	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &len))
+	if (r)
+		w = (struct tcp_repair_window){ r->snd_wl1, r->snd_wnd,
+						r->max_window, r->rcv_wnd,
+						r->rcv_wup };
+	else if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &len))
 		return -errno;
 	c->has_window = true;
 	c->window.snd_wl1 = w.snd_wl1;
@@ -225,20 +271,36 @@ static int read_window(int fd, struct tcpcp_conn *c)
 	return 0;
 }
 
-static int read_misc(int fd, struct tcpcp_conn *c)
+static int read_u32(int fd, const struct snap_rec *r, int name, uint32_t *ret)
+{
+	return snap_int(r, IPPROTO_TCP, name, (int *)ret) ?
+		       getsockopt_u32(fd, IPPROTO_TCP, name, ret) : 0;
+}
+
+static int read_fd_flags(int fd, const struct snap_rec *r, int *fl, int *fdfl)
+{
+	if (r) {
+		*fl = (int)r->f_flags;
+		*fdfl = r->cloexec ? FD_CLOEXEC : 0;
+		return 0;
+	}
+	*fl = fcntl(fd, F_GETFL);
+	*fdfl = fcntl(fd, F_GETFD);
+	return *fl < 0 || *fdfl < 0 ? -errno : 0;
+}
+
+static int read_misc(int fd, struct tcpcp_conn *c, const struct snap_rec *r)
 {
 	int err, fl, fdfl;
 
 	/* in repair mode TCP_MAXSEG reports the MSS clamp */
-	err = getsockopt_u32(fd, IPPROTO_TCP, TCP_MAXSEG, &c->mss_clamp);
+	err = read_u32(fd, r, TCP_MAXSEG, &c->mss_clamp);
 	if (!err && (c->tcp_opts & TCPI_OPT_TIMESTAMPS))
-		err = getsockopt_u32(fd, IPPROTO_TCP, TCP_TIMESTAMP, &c->ts_gen);
+		err = read_u32(fd, r, TCP_TIMESTAMP, &c->ts_gen);
+	if (!err)
+		err = read_fd_flags(fd, r, &fl, &fdfl);
 	if (err)
 		return err;
-	fl = fcntl(fd, F_GETFL);
-	fdfl = fcntl(fd, F_GETFD);
-	if (fl < 0 || fdfl < 0)
-		return -errno;
 	c->has_fd_flags = true;
 	c->fd_flags = ((fl & O_NONBLOCK) ? TCPCP_SIE_FD_NONBLOCK : 0) |
 		      ((fdfl & FD_CLOEXEC) ? TCPCP_SIE_FD_CLOEXEC : 0);
@@ -268,6 +330,16 @@ static const struct tcp_diag *diag_now(const struct sock_ref *s)
 	return s->stopped_here ? NULL : s->diag;
 }
 
+/* The same holds for the iterator's record, which must also have found
+ * the socket connected and in repair mode (else the save fails, as it
+ * would asking). */
+static const struct snap_rec *snap_now(const struct sock_ref *s)
+{
+	const struct snap_rec *r = s->stopped_here ? NULL : s->snap;
+
+	return snap_exact(r) && r->repair ? r : NULL;
+}
+
 /* Repair mode masks SO_REUSEADDR; the stop block remembered it. */
 static bool saved_reuse(struct sock_ref *s)
 {
@@ -278,23 +350,27 @@ static bool saved_reuse(struct sock_ref *s)
 static int save_stopped(struct sock_ref *s, struct tcpcp_conn *c)
 {
 	const struct tcp_diag *d = diag_now(s);
+	const struct snap_rec *r = snap_now(s);
+	const struct qhint *h;
+	struct qhint hint;
 	int err, fd = s->fd;
 
-	err = read_info(fd, c, d);
+	err = read_info(fd, c, d, r);
 	if (err)
 		return err;
 	c->fin_flags = fins_of_state(c->state);
+	h = qhint_of(d, r, c, &hint);
 	err = read_addrs(s, c);
 	if (!err)
-		err = read_recv_queue(fd, c, d);
+		err = read_recv_queue(fd, c, h);
 	if (!err)
-		err = read_send_queue(fd, c, d);
+		err = read_send_queue(fd, c, h);
 	if (!err)
-		err = read_window(fd, c);
+		err = read_window(fd, c, r);
 	if (!err)
-		err = read_misc(fd, c);
+		err = read_misc(fd, c, r);
 	if (!err)
-		err = sockopts_save(fd, c, d, saved_reuse(s));
+		err = sockopts_save(fd, c, d, r, saved_reuse(s));
 	return err;
 }
 

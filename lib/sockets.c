@@ -4,8 +4,10 @@
  * was dup'ed appears once per descriptor; "first" marks one descriptor per
  * socket so that each socket is processed once.  Where the call asks, the
  * connected ones are described by sock_diag on the way (tcp_diag.c): that
- * answers what a dozen calls per socket would.  And struct sock_ref, what
- * one call knows of one socket.
+ * answers what a dozen calls per socket would.  Where the BPF socket
+ * iterator works (sock_snap.h), one pass of it replaces the walk and
+ * describes every socket.  And struct sock_ref, what one call knows of
+ * one socket.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -21,6 +23,7 @@
 
 #include "backend.h"
 #include "internal.h"
+#include "sock_snap.h"
 
 /*
  * Only a TCP socket answers TCP_INFO, and some that pass it on: MPTCP
@@ -212,13 +215,51 @@ static void mark_first(struct tcp_fd_list *l)
 	qsort(l->fds, l->n, sizeof(*l->fds), by_fd);
 }
 
+static int by_rec_fd(const void *a, const void *b)
+{
+	const struct snap_rec *x = a, *y = b;
+
+	return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+/* The iterator's records as the walk's list.  A descriptor table shared
+ * by threads other than the leader is visited once per thread: each
+ * descriptor is kept once. */
+static int snap_list(struct tcp_fd_list *l)
+{
+	struct walk w = { .l = l };
+	unsigned int i, n;
+	int err = snap_take(&l->snap, &n);
+
+	if (err)
+		return err;
+	qsort(l->snap, n, sizeof(*l->snap), by_rec_fd);
+	for (i = 0; !err && i < n; i++) {
+		const struct snap_rec *r = &l->snap[i];
+
+		if (i && r->fd == r[-1].fd)
+			continue;
+		err = list_add(&w, (int)r->fd, (ino_t)r->ino, r->state, NULL);
+		if (!err)
+			l->fds[l->n - 1].snap = r;
+	}
+	return err;
+}
+
 int tcp_fds_list(struct tcp_fd_list *ret, bool describe)
 {
 	struct tcp_fd_list l = { 0 };
 	struct walk w = { .l = &l, .describe = describe };
-	DIR *d = opendir("/proc/self/fd");
-	int err;
+	DIR *d;
+	int err = snap_list(&l);
 
+	if (!err) {
+		mark_first(&l);
+		*ret = l;
+		return 0;
+	}
+	tcp_fds_free(&l);
+	d = opendir("/proc/self/fd");
 	if (d) {
 		err = scan_proc(d, &w);
 		closedir(d);
@@ -244,8 +285,10 @@ void tcp_fds_free(struct tcp_fd_list *l)
 		return;
 	free(l->fds);
 	free(l->diag);
+	free(l->snap);
 	l->fds = NULL;
 	l->diag = NULL;
+	l->snap = NULL;
 	l->n = 0;
 }
 
@@ -262,34 +305,55 @@ void sock_ref_of(struct sock_ref *s, const struct tcp_fd *t)
 	sock_ref_init(s, t->fd);
 	s->state = t->state;
 	s->diag = t->diag;
+	s->snap = t->snap;
 }
 
 /* What getsockname and getpeername would say: an IPv6 address needs a
- * scope when it is link-local, and its scope is the socket's device. */
-static void addrs_of_diag(struct sock_ref *s)
+ * scope when it is link-local, and its scope is the socket's device.
+ * Ports in host order, addresses as the kernel keeps them. */
+static void addrs_of(struct sock_ref *s, int family, uint16_t lport,
+		     uint16_t pport, const uint8_t *local, const uint8_t *peer,
+		     uint32_t bound_if)
 {
-	const struct tcp_diag *d = s->diag;
 	struct sockaddr_in *l4 = (void *)&s->local, *p4 = (void *)&s->peer;
 
 	memset(&s->local, 0, sizeof(s->local));
 	memset(&s->peer, 0, sizeof(s->peer));
-	if (d->family == AF_INET) {
+	if (family == AF_INET) {
 		l4->sin_family = p4->sin_family = AF_INET;
-		l4->sin_port = htons(d->lport);
-		p4->sin_port = htons(d->pport);
-		memcpy(&l4->sin_addr, d->local, 4);
-		memcpy(&p4->sin_addr, d->peer, 4);
+		l4->sin_port = htons(lport);
+		p4->sin_port = htons(pport);
+		memcpy(&l4->sin_addr, local, 4);
+		memcpy(&p4->sin_addr, peer, 4);
 		return;
 	}
 	s->local.sin6_family = s->peer.sin6_family = AF_INET6;
-	s->local.sin6_port = htons(d->lport);
-	s->peer.sin6_port = htons(d->pport);
-	memcpy(&s->local.sin6_addr, d->local, 16);
-	memcpy(&s->peer.sin6_addr, d->peer, 16);
+	s->local.sin6_port = htons(lport);
+	s->peer.sin6_port = htons(pport);
+	memcpy(&s->local.sin6_addr, local, 16);
+	memcpy(&s->peer.sin6_addr, peer, 16);
 	if (IN6_IS_ADDR_LINKLOCAL(&s->local.sin6_addr))
-		s->local.sin6_scope_id = d->bound_if;
+		s->local.sin6_scope_id = bound_if;
 	if (IN6_IS_ADDR_LINKLOCAL(&s->peer.sin6_addr))
-		s->peer.sin6_scope_id = d->bound_if;
+		s->peer.sin6_scope_id = bound_if;
+}
+
+/* The iterator's addresses are those of a connected socket only (an
+ * unconnected one has ENOTCONN for getpeername). */
+static bool addrs_known(struct sock_ref *s)
+{
+	const struct snap_rec *r = s->snap;
+	const struct tcp_diag *d = s->diag;
+
+	if (snap_exact(r))
+		addrs_of(s, r->family, ntohs(r->lport), ntohs(r->pport),
+			 r->local, r->peer, r->bound_dev_if);
+	else if (d)
+		addrs_of(s, d->family, d->lport, d->pport, d->local, d->peer,
+			 d->bound_if);
+	else
+		return false;
+	return true;
 }
 
 int sock_ref_addrs(struct sock_ref *s)
@@ -298,8 +362,7 @@ int sock_ref_addrs(struct sock_ref *s)
 
 	if (s->has_addrs)
 		return 0;
-	if (s->diag) {
-		addrs_of_diag(s);
+	if (addrs_known(s)) {
 		s->has_addrs = true;
 		return 0;
 	}

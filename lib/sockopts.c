@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "repair.h"
+#include "sock_snap.h"
 
 #define USERLOCKS_MASK 3 /* SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK */
 
@@ -81,125 +82,160 @@ static int diag_int(const struct tcp_diag *d, int level, int name, int *ret)
 	return 0;
 }
 
-static int read_int(int fd, const struct tcp_diag *d, int level, int name,
-		    int *ret)
+/* Where a saved option's value comes from: the socket iterator's record,
+ * sock_diag's answer, or the socket itself. */
+struct optsrc {
+	int fd;
+	const struct tcp_diag *d;
+	const struct snap_rec *r;
+};
+
+static int read_int(const struct optsrc *o, int level, int name, int *ret)
 {
-	return diag_int(d, level, name, ret) ? get_int(fd, level, name, ret) : 0;
+	if (!snap_int(o->r, level, name, ret) ||
+	    !diag_int(o->d, level, name, ret))
+		return 0;
+	return get_int(o->fd, level, name, ret);
 }
 
 /* A device name is asked for only when the socket has a device. */
-static void save_device(int fd, struct tcpcp_conn *c, const struct tcp_diag *d)
+static void save_device(const struct optsrc *o, struct tcpcp_conn *c)
 {
 	char name[TCPCP_XOPT_VAL_MAX + 1];
 	socklen_t len = sizeof(name);
+	int fd = o->fd;
 
-	if (d && !d->bound_if)
+	if ((o->d && !o->d->bound_if) || (o->r && !o->r->bound_dev_if))
 		return;
 	if (!getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, &len) && len > 1)
 		add_xopt(c, SOL_SOCKET, SO_BINDTODEVICE, name, strnlen(name, len));
 }
 
-static int save_congestion(int fd, struct tcpcp_conn *c,
-			   const struct tcp_diag *d)
+static int save_congestion(const struct optsrc *o, struct tcpcp_conn *c)
 {
+	const struct tcp_diag *d = o->d;
 	char name[TCPCP_XOPT_VAL_MAX + 1];
 	socklen_t len = sizeof(name);
 
+	if (snap_exact(o->r)) {
+		add_xopt(c, IPPROTO_TCP, TCP_CONGESTION, o->r->cong,
+			 strnlen(o->r->cong, sizeof(o->r->cong)));
+		return 0;
+	}
 	if (d && (d->have & DIAG_HAVE_CONG)) {
 		add_xopt(c, IPPROTO_TCP, TCP_CONGESTION, d->cong,
 			 strnlen(d->cong, sizeof(d->cong)));
 		return 0;
 	}
-	if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len))
+	if (getsockopt(o->fd, IPPROTO_TCP, TCP_CONGESTION, name, &len))
 		return -errno;
 	add_xopt(c, IPPROTO_TCP, TCP_CONGESTION, name, strnlen(name, len));
 	return 0;
 }
 
-static int save_xopts(int fd, struct tcpcp_conn *c, const struct tcp_diag *d)
+static int save_xopts(const struct optsrc *o, struct tcpcp_conn *c)
 {
 	size_t i;
 	int v, err;
 
 	for (i = 0; i < sizeof(int_xopts) / sizeof(int_xopts[0]); i++) {
-		err = read_int(fd, d, int_xopts[i].level, int_xopts[i].name, &v);
+		err = read_int(o, int_xopts[i].level, int_xopts[i].name, &v);
 		if (err)
 			return err;
 		if (v)
 			add_xopt(c, int_xopts[i].level, int_xopts[i].name, &v, 4);
 	}
 	if (c->ip_version == 6 &&
-	    !read_int(fd, d, IPPROTO_IPV6, IPV6_TCLASS, &v) && v > 0)
+	    !read_int(o, IPPROTO_IPV6, IPV6_TCLASS, &v) && v > 0)
 		add_xopt(c, IPPROTO_IPV6, IPV6_TCLASS, &v, 4);
-	save_device(fd, c, d);
-	return save_congestion(fd, c, d);
+	save_device(o, c);
+	return save_congestion(o, c);
 }
 
-static int save_socket_level(int fd, struct tcpcp_conn *c,
-			     const struct tcp_diag *d, bool reuse)
+static int read_linger(const struct optsrc *o, struct linger *lg)
+{
+	socklen_t len = sizeof(*lg);
+
+	if (!snap_linger(o->r, lg))
+		return 0;
+	return getsockopt(o->fd, SOL_SOCKET, SO_LINGER, lg, &len) ? -errno : 0;
+}
+
+static int save_socket_level(const struct optsrc *o, struct tcpcp_conn *c,
+			     bool reuse)
 {
 	struct linger lg;
-	socklen_t len = sizeof(lg);
 	int v = 0, err;
 
 	if (reuse)
 		c->sk_flags |= TCPCP_SIE_SOCK_REUSEADDR;
-	if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len))
-		return -errno;
+	err = read_linger(o, &lg);
+	if (err)
+		return err;
 	if (lg.l_onoff)
 		c->sk_flags |= TCPCP_SIE_SOCK_LINGER;
 	c->l_linger = (uint32_t)lg.l_linger;
-	err = get_int(fd, SOL_SOCKET, SO_KEEPALIVE, &v);
+	err = read_int(o, SOL_SOCKET, SO_KEEPALIVE, &v);
 	if (!err && v)
 		c->sk_flags |= TCPCP_SIE_SOCK_KEEPOPEN;
 	if (!err)
-		err = read_int(fd, d, SOL_SOCKET, SO_PRIORITY,
-			       (int *)&c->priority);
+		err = read_int(o, SOL_SOCKET, SO_PRIORITY, (int *)&c->priority);
 	if (!err)
-		err = read_int(fd, d, SOL_SOCKET, SO_SNDBUF, (int *)&c->sndbuf);
+		err = read_int(o, SOL_SOCKET, SO_SNDBUF, (int *)&c->sndbuf);
 	if (!err)
-		err = read_int(fd, d, SOL_SOCKET, SO_RCVBUF, (int *)&c->rcvbuf);
+		err = read_int(o, SOL_SOCKET, SO_RCVBUF, (int *)&c->rcvbuf);
 	if (!err)
-		err = get_int(fd, SOL_SOCKET, SO_BUF_LOCK, &v);
+		err = read_int(o, SOL_SOCKET, SO_BUF_LOCK, &v);
 	c->userlocks = (uint8_t)(v & USERLOCKS_MASK);
 	return err;
 }
 
-static int save_ip_level(int fd, struct tcpcp_conn *c, const struct tcp_diag *d)
+/* IP options are asked for only when the socket has some. */
+static int read_ip_options(const struct optsrc *o, struct tcpcp_conn *c)
 {
 	socklen_t len = sizeof(c->ip_opt);
+
+	if (snap_exact(o->r) && !(o->r->flags & SNAP_ASK_IPOPT))
+		len = 0;
+	else if (getsockopt(o->fd, IPPROTO_IP, IP_OPTIONS, c->ip_opt, &len))
+		return -errno;
+	c->ip_opt_len = (uint8_t)len;
+	return 0;
+}
+
+static int save_ip_level(const struct optsrc *o, struct tcpcp_conn *c)
+{
 	int ttl, pmtu, tos = 0, err;
 
 	if (c->ip_version == 6) {
-		err = get_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl);
+		err = read_int(o, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl);
 		if (!err)
-			err = get_int(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu);
+			err = read_int(o, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu);
 	} else {
-		err = get_int(fd, IPPROTO_IP, IP_TTL, &ttl);
+		err = read_int(o, IPPROTO_IP, IP_TTL, &ttl);
 		if (!err)
-			err = get_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu);
+			err = read_int(o, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu);
 		if (!err)
-			err = read_int(fd, d, IPPROTO_IP, IP_TOS, &tos);
-		if (!err && getsockopt(fd, IPPROTO_IP, IP_OPTIONS, c->ip_opt, &len))
-			err = -errno;
-		c->ip_opt_len = (uint8_t)len;
+			err = read_int(o, IPPROTO_IP, IP_TOS, &tos);
+		if (!err)
+			err = read_ip_options(o, c);
 	}
 	c->ttl = (uint8_t)ttl;
 	c->pmtudisc = (uint8_t)pmtu;
 	c->tos = (uint8_t)tos;
 	return err;
 }
-static int save_tcp_level(int fd, struct tcpcp_conn *c)
+static int save_tcp_level(const struct optsrc *o, struct tcpcp_conn *c)
 {
 	int nodelay, cnt, idle, intvl, err;
 
-	err = get_int(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay);
+	err = read_int(o, IPPROTO_TCP, TCP_NODELAY, &nodelay);
 	if (!err)
-		err = get_int(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt);
+		err = read_int(o, IPPROTO_TCP, TCP_KEEPCNT, &cnt);
 	if (!err)
-		err = get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle);
+		err = read_int(o, IPPROTO_TCP, TCP_KEEPIDLE, &idle);
 	if (!err)
-		err = get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl);
+		err = read_int(o, IPPROTO_TCP, TCP_KEEPINTVL, &intvl);
 	c->nonagle = (uint8_t)nodelay;
 	c->keepcnt = (uint8_t)cnt;
 	c->keepidle = (uint16_t)idle;
@@ -208,16 +244,17 @@ static int save_tcp_level(int fd, struct tcpcp_conn *c)
 }
 
 int sockopts_save(int fd, struct tcpcp_conn *c, const struct tcp_diag *d,
-		  bool reuse)
+		  const struct snap_rec *r, bool reuse)
 {
-	int err = save_socket_level(fd, c, d, reuse);
+	const struct optsrc o = { fd, d, r };
+	int err = save_socket_level(&o, c, reuse);
 
 	if (!err)
-		err = save_ip_level(fd, c, d);
+		err = save_ip_level(&o, c);
 	if (!err)
-		err = save_tcp_level(fd, c);
+		err = save_tcp_level(&o, c);
 	if (!err)
-		err = save_xopts(fd, c, d);
+		err = save_xopts(&o, c);
 	return err;
 }
 

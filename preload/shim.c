@@ -48,6 +48,9 @@ static void *worker(void *arg)
 	real()->pthread_sigmask(SIG_SETMASK, &all, NULL);
 	/* a malloc arena of its own before any thread is ever parked */
 	free(malloc(64));
+	/* what the first checkpoint would load on its way (the BPF
+	 * iterator): here, in the background, not in the freeze */
+	tcpcp_prepare();
 	p.fd = fd_move_high(ctl_signalfd());
 	p.events = POLLIN;
 	if (p.fd < 0) {

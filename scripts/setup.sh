@@ -4,6 +4,7 @@
 set -eu
 
 PACKAGES="meson ninja-build gcc make pkg-config libcriterion-dev libnftables-dev libnftnl-dev libmnl-dev nftables
+	libbpf-dev clang
 	iproute2 procps python3 linux-headers-amd64 redis-server lighttpd
 	linux-image-amd64 qemu-system-x86 cpio strace"
 
