@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -225,6 +226,64 @@ static int start_op(const struct tcpcp_backend *b, struct sock_ref *s,
 	return api_resume(b, s, true);
 }
 
+/* The first descriptor of each socket but the dummy, as pointers: what
+ * a backend's many-socket operations take. */
+static unsigned int pick_firsts(struct tcp_fd_list *l, int dummy,
+				struct sock_ref *refs, struct sock_ref **v)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < l->n; i++) {
+		struct tcp_fd *t = &l->fds[i];
+
+		sock_ref_of(&refs[i], t);
+		t->first = t->first && t->fd != dummy;
+		if (t->first)
+			v[n++] = &refs[i];
+	}
+	return n;
+}
+
+/* The stopped sockets among v, their holds lifted (queued); v keeps
+ * those whose hold could be lifted, the others' results are unheld. */
+static unsigned int pick_stopped(const struct tcpcp_backend *b,
+				 struct sock_ref **v, unsigned int n,
+				 struct sock_ref *refs, int *unheld)
+{
+	unsigned int i, m = 0;
+
+	if (b->stage_many)
+		b->stage_many(v, n);
+	for (i = 0; i < n; i++) {
+		unsigned int k = (unsigned int)(v[i] - refs);
+
+		unheld[k] = INT_MIN;
+		if (b->stage(v[i]) != STAGE_STOPPED)
+			continue;
+		unheld[k] = b->unhold ? b->unhold(v[i]) : 0;
+		if (!unheld[k])
+			v[m++] = v[i];
+	}
+	return m;
+}
+
+/* start() of v[0..n), results into res[] by index into refs. */
+static void start_each(const struct tcpcp_backend *b, struct sock_ref **v,
+		       unsigned int n, struct sock_ref *refs, int *res)
+{
+	int *ret = b->start_many ? malloc((n ? n : 1) * sizeof(*ret)) : NULL;
+	unsigned int i;
+
+	if (ret && !b->start_many(v, n, true, ret)) {
+		for (i = 0; i < n; i++)
+			res[v[i] - refs] = ret[i];
+	} else {
+		for (i = 0; i < n; i++)
+			res[v[i] - refs] = b->start(v[i], true);
+	}
+	free(ret);
+}
+
 /* Every stopped socket's hold is lifted in one transaction, then each
  * socket is started. */
 static int start_all(const struct tcpcp_backend *b, int dummy,
@@ -232,33 +291,30 @@ static int start_all(const struct tcpcp_backend *b, int dummy,
 {
 	struct reslist_builder rb;
 	struct tcp_fd_list l;
-	struct sock_ref *refs = NULL;
-	unsigned int i;
-	int err = tcp_fds_list(&l, false), *unheld = NULL;
+	struct sock_ref *refs = NULL, **v = NULL;
+	unsigned int i, n = 0;
+	int err = tcp_fds_list(&l, false), *res = NULL;
 
 	if (err)
 		return err;
 	err = reslist_init(&rb, l.n);
-	if (!err && (!(unheld = calloc(l.n ? l.n : 1, sizeof(*unheld))) ||
-		     !(refs = calloc(l.n ? l.n : 1, sizeof(*refs)))))
+	if (!err && (!(res = calloc(l.n ? l.n : 1, sizeof(*res))) ||
+		     !(refs = calloc(l.n ? l.n : 1, sizeof(*refs))) ||
+		     !(v = calloc(l.n ? l.n : 1, sizeof(*v)))))
 		err = -ENOMEM;
-	for (i = 0; !err && i < l.n; i++) {
-		struct tcp_fd *t = &l.fds[i];
-
-		sock_ref_of(&refs[i], t);
-		t->first = t->first && t->fd != dummy &&
-			   b->stage(&refs[i]) == STAGE_STOPPED;
-		if (t->first && b->unhold)
-			unheld[i] = b->unhold(&refs[i]);
-	}
+	if (!err)
+		n = pick_stopped(b, v, pick_firsts(&l, dummy, refs, v), refs,
+				 res);
 	if (!err && b->commit)
 		b->commit();
+	if (!err)
+		start_each(b, v, n, refs, res);
 	for (i = 0; !err && i < l.n; i++)
-		if (l.fds[i].first)
-			reslist_add(&rb, l.fds[i].fd, unheld[i] ? unheld[i] :
-				    b->start(&refs[i], true));
+		if (l.fds[i].first && res[i] != INT_MIN)
+			reslist_add(&rb, l.fds[i].fd, res[i]);
+	free(v);
 	free(refs);
-	free(unheld);
+	free(res);
 	tcp_fds_free(&l);
 	if (err)
 		reslist_discard(&rb);

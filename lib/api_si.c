@@ -203,15 +203,27 @@ static bool fd_flag(const struct tcpcp_conn *c, uint32_t flag)
 	return c->has_fd_flags && (c->fd_flags & flag);
 }
 
-/* One new socket for one decoded connection: its descriptor, or -errno.
- * O_NONBLOCK is given to socket() itself (nothing in the restore waits);
+/* O_NONBLOCK is given to socket() itself (nothing in the restore waits);
  * FD_CLOEXEC is there until the socket is whole, so that a fork and exec
  * in another thread never carries off a half-built socket. */
+int conn_socket_type(const struct tcpcp_conn *c)
+{
+	return SOCK_STREAM | SOCK_CLOEXEC |
+	       (fd_flag(c, TCPCP_SIE_FD_NONBLOCK) ? SOCK_NONBLOCK : 0);
+}
+
+int conn_fd_finish(int fd, const struct tcpcp_conn *c)
+{
+	if (!fd_flag(c, TCPCP_SIE_FD_CLOEXEC) && fcntl(fd, F_SETFD, 0))
+		return -errno;
+	return 0;
+}
+
+/* One new socket for one decoded connection: its descriptor, or -errno. */
 static int rebuild(const struct tcpcp_backend *b, const struct tcpcp_conn *c)
 {
-	int type = SOCK_STREAM | SOCK_CLOEXEC |
-		   (fd_flag(c, TCPCP_SIE_FD_NONBLOCK) ? SOCK_NONBLOCK : 0);
-	int fd = socket(family_of(c->ip_version), type, IPPROTO_TCP);
+	int fd = socket(family_of(c->ip_version), conn_socket_type(c),
+			IPPROTO_TCP);
 	struct sock_ref s;
 	int err;
 
@@ -220,13 +232,47 @@ static int rebuild(const struct tcpcp_backend *b, const struct tcpcp_conn *c)
 	sock_ref_init(&s, fd);
 	s.fresh = true;
 	err = b->restore(&s, c);
-	if (!err && !fd_flag(c, TCPCP_SIE_FD_CLOEXEC) && fcntl(fd, F_SETFD, 0))
-		err = -errno;
+	if (!err)
+		err = conn_fd_finish(fd, c);
 	if (err) {
 		close(fd); /* still in repair mode if restored: silent */
 		return err;
 	}
 	return fd;
+}
+
+/* Every connection decoded up front, for a backend that rebuilds many
+ * at once; what it leaves (all of them, without rebuild_many or the
+ * memory for it) is rebuilt here, one at a time, in the TCP-SI's order. */
+struct decoded {
+	struct tcpcp_conn *c;
+	int *ret;
+};
+
+static void rebuild_ahead(const struct tcpcp_backend *b, const void *buf,
+			  unsigned int size, unsigned int count,
+			  struct decoded *d)
+{
+	uint32_t off = TCPCP_SI_TOTAL_HDR_LEN;
+	unsigned int i;
+
+	d->c = NULL;
+	d->ret = NULL;
+	if (!b->rebuild_many || !count)
+		return;
+	d->c = malloc(count * sizeof(*d->c));
+	d->ret = malloc(count * sizeof(*d->ret));
+	for (i = 0; d->c && d->ret && i < count; i++)
+		if (si_decode_conn(buf, size, &off, &d->c[i])) /* checked */
+			break;
+	if (d->c && d->ret && i == count) {
+		b->rebuild_many(d->c, count, d->ret);
+		return;
+	}
+	free(d->c);
+	free(d->ret);
+	d->c = NULL;
+	d->ret = NULL;
 }
 
 static int set_si_all(const struct tcpcp_backend *b, const void *buf,
@@ -235,17 +281,29 @@ static int set_si_all(const struct tcpcp_backend *b, const void *buf,
 {
 	struct reslist_builder rb;
 	uint32_t off = TCPCP_SI_TOTAL_HDR_LEN;
+	struct decoded d = { NULL, NULL };
 	unsigned int i;
 	int err;
 
 	err = reslist_init(&rb, count);
+	if (!err)
+		rebuild_ahead(b, buf, size, count, &d);
 	for (i = 0; !err && i < count; i++) {
 		struct tcpcp_conn c;
 
 		err = si_decode_conn(buf, size, &off, &c); /* checked before */
-		if (!err)
+		if (err)
+			break;
+		if (d.ret && d.ret[i] != BACKEND_LEFT)
+			reslist_add(&rb, (int)c.fd, d.ret[i]);
+		else
 			reslist_add(&rb, (int)c.fd, rebuild(b, &c));
 	}
+	for (; err && d.ret && i < count; i++) /* not reported: not kept */
+		if (d.ret[i] >= 0)
+			close(d.ret[i]);
+	free(d.c);
+	free(d.ret);
 	if (err) {
 		reslist_discard(&rb);
 		return err;

@@ -9,6 +9,7 @@
 #ifndef TCPCP_BACKEND_H
 #define TCPCP_BACKEND_H
 
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 
@@ -101,10 +102,38 @@ struct tcpcp_backend {
 	/* sends what the calls above queued (the repair backend's hold);
 	 * a failure is a warning in the detail, never the call's error */
 	void (*commit)(void);
+	/* optional, TCPCP_EXEC_ALL: for many sockets at once.  Each one
+	 * does what the one-socket operations above would, with the same
+	 * results, errors and details; where it cannot, it leaves the work
+	 * to them.  stage_many reads ahead what stage() will ask (kept in
+	 * each sock_ref); start_many is start() of each (results in ret),
+	 * or -errno when it did nothing; rebuild_many is set_si's rebuild
+	 * of each connection onto a new socket it makes: ret[i] is the
+	 * descriptor, -errno, or BACKEND_LEFT for the one-socket way. */
+	void (*stage_many)(struct sock_ref **s, unsigned int n);
+	int (*start_many)(struct sock_ref **s, unsigned int n, bool probe,
+			  int *ret);
+	void (*rebuild_many)(const struct tcpcp_conn *c, unsigned int n,
+			     int *ret);
 	/* optional: the whole call, result list included (reslst is NULL for
 	 * BACKEND_HOLD); when present the operations above are not used */
 	int (*call)(const struct backend_call *c, struct result_list **reslst);
 };
+
+#define BACKEND_LEFT INT_MIN
+
+/* set_si's new socket for a connection: its type flags (SOCK_NONBLOCK as
+ * the TCP-SI says, SOCK_CLOEXEC until it is whole), and FD_CLOEXEC as
+ * the TCP-SI says once it is (0 or -errno). */
+int conn_socket_type(const struct tcpcp_conn *c);
+int conn_fd_finish(int fd, const struct tcpcp_conn *c);
+
+/* The repair backend's operations on many sockets (repair_many.c). */
+void repair_stage_many(struct sock_ref **s, unsigned int n);
+int repair_start_many(struct sock_ref **s, unsigned int n, bool probe,
+		      int *ret);
+void repair_rebuild_many(const struct tcpcp_conn *c, unsigned int n,
+			 int *ret);
 
 extern const struct tcpcp_backend backend_repair;
 extern const struct tcpcp_backend backend_kmod;

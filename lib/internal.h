@@ -48,6 +48,11 @@ struct tcp_fd_list {
 int tcp_fds_list(struct tcp_fd_list *ret, bool describe);
 void tcp_fds_free(struct tcp_fd_list *l);
 
+/* A descriptor the library keeps between calls, moved near the top of
+ * RLIMIT_NOFILE (the original closed), or fd itself where there is no
+ * room; a negative fd is passed through. */
+int fd_move_high(int fd);
+
 /* Result lists: sized up front, so adding never fails. */
 struct reslist_builder {
 	struct result_list *rl;

@@ -22,6 +22,7 @@
 #ifndef TCPCP_REPAIR_H
 #define TCPCP_REPAIR_H
 
+#include <linux/filter.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -40,6 +41,14 @@ enum block_kind {
 	BLOCK_OTHER, /* the program's own filter */
 };
 
+/* The drop filter's length in instructions, and its program (for a
+ * caller that attaches it itself: a batch). */
+#define BLOCK_LEN 6
+void block_prog(uint32_t flags, struct sock_filter prog[BLOCK_LEN]);
+/* What SO_GET_FILTER's answer means: res is its length (or -errno),
+ * prog what it read; an enum block_kind or -errno, as block_read. */
+int block_parse(int res, const struct sock_filter *prog, uint32_t *ret_flags);
+
 /* The drop filter; block_read returns an enum block_kind or -errno and,
  * for BLOCK_OURS, the flags it was installed with. */
 int block_install(int fd, uint32_t flags);
@@ -51,6 +60,8 @@ int block_known(struct sock_ref *s);
 int block_claim(struct sock_ref *s, uint32_t flags);
 
 int repair_set(int fd, int mode);
+/* err of TCP_REPAIR, with the detail that EPERM deserves. */
+int repair_err(int err);
 /* repair_set(TCP_REPAIR_ON), remembered (s->repair_ok): it proves
  * CAP_NET_ADMIN for the socket. */
 int repair_on(struct sock_ref *s);
@@ -58,6 +69,21 @@ int repair_on(struct sock_ref *s);
 int hold_add(struct sock_ref *s);
 int repair_save(struct sock_ref *s, struct tcpcp_conn *ret);
 int repair_restore(struct sock_ref *s, const struct tcpcp_conn *c);
+
+/* start, in the pieces a batch of starts (repair_many.c) shares:
+ * what comes before any socket call (the block known, the device
+ * there); the failure that puts the hold back; everything from the
+ * block's removal on; the block back on when repair-off failed. */
+int start_check(struct sock_ref *s);
+int start_failed(struct sock_ref *s, int err);
+int start_unblocked(struct sock_ref *s, bool probe);
+void block_back(struct sock_ref *s);
+int reuse_back(struct sock_ref *s);
+/* stage()'s notion of connected, from what the walk read (-errno, 0, 1;
+ * 1 also where only asking would tell). */
+int walk_connected(const struct sock_ref *s);
+
+struct rebuild_batch;
 
 /* A socket being rebuilt: which repair queue is selected, so that none is
  * selected twice (TCP_REPAIR_ON selects none again). */
@@ -67,7 +93,18 @@ struct rebuild {
 	bool forced;   /* buffers grown with SO_*BUFFORCE, which locks them */
 	bool snd_room; /* the send buffer was looked at */
 	const struct sockopt_defaults *def; /* NULL: not a fresh socket */
+	/* NULL: each step is a system call; else each is queued as one
+	 * linked SQE of the socket's chain, judged when the batch has run */
+	struct rebuild_batch *batch;
 };
+
+/* ok of rebuild_setopt: every error of the step is ignored. */
+#define REBUILD_ANY_ERR 1
+
+/* One socket option of a rebuild: setsockopt now, or queued (r->batch).
+ * ok: 0, an -errno that is no failure, or REBUILD_ANY_ERR. */
+int rebuild_setopt(const struct rebuild *r, int level, int name,
+		   const void *val, socklen_t len, int ok);
 
 /* What a fresh socket has; see sockopts.c. */
 struct sockopt_defaults {
@@ -80,6 +117,14 @@ struct sockopt_defaults {
 
 int rebuild_queue(struct rebuild *r, int q);
 int rebuild_repair(struct rebuild *r, int mode);
+
+/* repair_restore's steps queued in r->batch (set up by the caller) for
+ * a socket this call made: 0, or -EOPNOTSUPP where a step must see an
+ * answer first (half-closed states, a receive buffer to grow), or
+ * -ENOSPC; the caller then takes the chain back and rebuilds the
+ * connection the plain way.  s->local and s->peer are filled. */
+int repair_restore_queue(struct rebuild *r, struct sock_ref *s,
+			 const struct tcpcp_conn *c);
 
 /* A segment "from the peer" into a rebuilt socket, through the local
  * stack: tcp_flags are TCP header flags (FIN 0x01, ACK 0x10). */

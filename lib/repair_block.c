@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <linux/filter.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "internal.h"
@@ -19,13 +20,12 @@
 #include "sock_snap.h"
 
 #define BLOCK_MAGIC 0x74637032u /* "tcp2" */
-#define BLOCK_LEN 6
 
 /* Segments that tcpcp itself injects (a peer's FIN that must be replayed
  * into a rebuilt socket, repair_inject.c) carry INJECT_MARK and pass. */
-int block_install(int fd, uint32_t flags)
+void block_prog(uint32_t flags, struct sock_filter prog[BLOCK_LEN])
 {
-	struct sock_filter prog[BLOCK_LEN] = {
+	const struct sock_filter p[BLOCK_LEN] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_IMM, BLOCK_MAGIC),
 		BPF_STMT(BPF_LD | BPF_W | BPF_IMM, flags),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_MARK),
@@ -33,7 +33,16 @@ int block_install(int fd, uint32_t flags)
 		BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
 		BPF_STMT(BPF_RET | BPF_K, 0),
 	};
+
+	memcpy(prog, p, sizeof(p));
+}
+
+int block_install(int fd, uint32_t flags)
+{
+	struct sock_filter prog[BLOCK_LEN];
 	struct sock_fprog fprog = { .len = BLOCK_LEN, .filter = prog };
+
+	block_prog(flags, prog);
 
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)))
 		return -errno;
@@ -53,18 +62,24 @@ static int block_kind(const struct sock_filter *prog, unsigned int len,
 	return BLOCK_OURS;
 }
 
+int block_parse(int res, const struct sock_filter *prog, uint32_t *ret_flags)
+{
+	/* EINVAL: longer than ours; EACCES: an eBPF program */
+	if (res == -EINVAL || res == -EACCES)
+		return BLOCK_OTHER;
+	if (res < 0)
+		return res;
+	return block_kind(prog, (unsigned int)res, ret_flags);
+}
+
 int block_read(int fd, uint32_t *ret_flags)
 {
 	struct sock_filter prog[BLOCK_LEN];
 	socklen_t len = BLOCK_LEN; /* counted in instructions, not bytes */
 
-	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, prog, &len)) {
-		/* EINVAL: longer than ours; EACCES: an eBPF program */
-		if (errno == EINVAL || errno == EACCES)
-			return BLOCK_OTHER;
-		return -errno;
-	}
-	return block_kind(prog, len, ret_flags);
+	if (getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, prog, &len))
+		return block_parse(-errno, prog, ret_flags);
+	return block_parse((int)len, prog, ret_flags);
 }
 
 /* What block_read would have found when the iterator read the socket. */

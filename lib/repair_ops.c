@@ -44,14 +44,19 @@ static int repair_unhold(struct sock_ref *s)
 	return hold_queue_del(&t);
 }
 
+int repair_err(int err)
+{
+	if (err == -EPERM)
+		detail_set("TCP_REPAIR needs CAP_NET_ADMIN in the socket's "
+			   "network namespace");
+	return err;
+}
+
 int repair_set(int fd, int mode)
 {
 	if (!setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &mode, sizeof(mode)))
 		return 0;
-	if (errno == EPERM)
-		detail_set("TCP_REPAIR needs CAP_NET_ADMIN in the socket's "
-			   "network namespace");
-	return -errno;
+	return repair_err(-errno);
 }
 
 int repair_on(struct sock_ref *s)
@@ -109,6 +114,13 @@ static int is_connected(const struct sock_ref *s, bool reread)
 	if (getsockopt(s->fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return -errno;
 	return state_connected(ti.tcpi_state);
+}
+
+int walk_connected(const struct sock_ref *s)
+{
+	if (!s->diag && s->state < 0)
+		return 1;
+	return is_connected(s, false);
 }
 
 /* Like the filter, repair mode and SO_REUSEADDR change only by the
@@ -197,14 +209,35 @@ static int check_device(struct sock_ref *s)
 	return 0;
 }
 
+int start_check(struct sock_ref *s)
+{
+	int kind = block_known(s);
+
+	return kind < 0 ? kind : check_device(s);
+}
+
+void block_back(struct sock_ref *s)
+{
+	if (!block_install(s->fd, s->filter_flags))
+		s->filter = BLOCK_OURS;
+}
+
+/* the block is off: repair mode goes, or the block comes back */
+static int unblocked_repair_off(struct sock_ref *s, bool probe)
+{
+	int err;
+
+	s->filter = BLOCK_NONE;
+	err = repair_set(s->fd, probe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP);
+	if (err)
+		block_back(s);
+	return err;
+}
+
 static int leave_repair(struct sock_ref *s, bool probe)
 {
-	int kind, err;
+	int err = start_check(s);
 
-	kind = block_known(s);
-	if (kind < 0)
-		return kind;
-	err = check_device(s);
 	/* Leaving repair mode needs CAP_NET_ADMIN; turning it on again is a
 	 * no-op that asks for the same, so a start that cannot finish fails
 	 * here, with the socket still stopped, not half-way.  Not twice in a
@@ -214,30 +247,40 @@ static int leave_repair(struct sock_ref *s, bool probe)
 	/* the block goes before repair-off, so that the probe's answer gets in */
 	if (!err)
 		err = block_remove(s->fd);
-	if (err)
-		return err;
-	s->filter = BLOCK_NONE;
-	err = repair_set(s->fd, probe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP);
-	if (err && !block_install(s->fd, s->filter_flags))
-		s->filter = BLOCK_OURS;
-	return err;
+	return err ? err : unblocked_repair_off(s, probe);
 }
 
 /* The hold was lifted before this call; a start that fails puts it back
  * (sent with the call's commit), so the socket stays fully stopped. */
-static int repair_start(struct sock_ref *s, bool probe)
+int start_failed(struct sock_ref *s, int err)
 {
-	int err = leave_repair(s, probe), one = 1;
+	hold_add(s);
+	return err;
+}
 
-	if (err) {
-		hold_add(s);
-		return err;
-	}
-	/* the flags of the block just lifted (0 if there was none) */
+/* the flags of the block just lifted (0 if there was none) */
+int reuse_back(struct sock_ref *s)
+{
+	int one = 1;
+
 	if ((s->filter_flags & BLOCK_REUSEADDR) &&
 	    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		return -errno;
 	return 0;
+}
+
+static int repair_start(struct sock_ref *s, bool probe)
+{
+	int err = leave_repair(s, probe);
+
+	return err ? start_failed(s, err) : reuse_back(s);
+}
+
+int start_unblocked(struct sock_ref *s, bool probe)
+{
+	int err = unblocked_repair_off(s, probe);
+
+	return err ? start_failed(s, err) : reuse_back(s);
 }
 
 static void repair_commit(void)
@@ -256,4 +299,7 @@ const struct tcpcp_backend backend_repair = {
 	.save = repair_save,
 	.restore = repair_restore,
 	.commit = repair_commit,
+	.stage_many = repair_stage_many,
+	.start_many = repair_start_many,
+	.rebuild_many = repair_rebuild_many,
 };

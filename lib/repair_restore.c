@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "internal.h"
 #include "repair.h"
+#include "repair_batch.h"
 #include "si_codec.h"
 
 /* In repair mode every send() becomes one skb; big ones fail with ENOMEM,
@@ -42,24 +43,43 @@ static socklen_t make_addr(const struct tcpcp_conn *c, bool local,
 	return sizeof(*sa);
 }
 
-static int set_u32(int fd, int name, uint32_t v)
+int rebuild_setopt(const struct rebuild *r, int level, int name,
+		   const void *val, socklen_t len, int ok)
 {
-	return setsockopt(fd, IPPROTO_TCP, name, &v, sizeof(v)) ? -errno : 0;
+	int err;
+
+	if (r->batch)
+		return batch_setopt(r->batch, r->fd, level, name, val, len, ok,
+				    0);
+	if (!setsockopt(r->fd, level, name, val, len))
+		return 0;
+	err = -errno;
+	return ok == REBUILD_ANY_ERR || err == ok ? 0 : err;
+}
+
+static int set_u32(const struct rebuild *r, int name, uint32_t v)
+{
+	return rebuild_setopt(r, IPPROTO_TCP, name, &v, sizeof(v), 0);
 }
 
 int rebuild_queue(struct rebuild *r, int q)
 {
+	int err;
+
 	if (r->queue == q)
 		return 0;
-	if (setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
-		return -errno;
+	err = rebuild_setopt(r, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q), 0);
+	if (err)
+		return err;
 	r->queue = q;
 	return 0;
 }
 
 int rebuild_repair(struct rebuild *r, int mode)
 {
-	int err = repair_set(r->fd, mode);
+	int err = r->batch ? rebuild_setopt(r, IPPROTO_TCP, TCP_REPAIR, &mode,
+					    sizeof(mode), 0) :
+			     repair_set(r->fd, mode);
 
 	if (!err)
 		r->queue = TCP_NO_QUEUE;
@@ -75,18 +95,19 @@ static int set_queue_seqs(struct rebuild *r, const struct tcpcp_conn *c)
 	int err = rebuild_queue(r, TCP_SEND_QUEUE);
 
 	if (!err)
-		err = set_u32(r->fd, TCP_QUEUE_SEQ, snd);
+		err = set_u32(r, TCP_QUEUE_SEQ, snd);
 	if (!err)
 		err = rebuild_queue(r, TCP_RECV_QUEUE);
 	if (!err)
-		err = set_u32(r->fd, TCP_QUEUE_SEQ, c->rcvq_seq);
+		err = set_u32(r, TCP_QUEUE_SEQ, c->rcvq_seq);
 	return err;
 }
 
-static int set_tcp_options(int fd, const struct tcpcp_conn *c)
+static int set_tcp_options(const struct rebuild *r, const struct tcpcp_conn *c)
 {
 	struct tcp_repair_opt opts[4];
 	unsigned int n = 0;
+	int err;
 
 	opts[n++] = (struct tcp_repair_opt){
 		TCPOPT_MAXSEG, c->mss_clamp ? c->mss_clamp : c->snd_mss
@@ -100,12 +121,11 @@ static int set_tcp_options(int fd, const struct tcpcp_conn *c)
 		opts[n++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERMITTED, 0 };
 	if (c->tcp_opts & TCPI_OPT_TIMESTAMPS)
 		opts[n++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
-	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts,
-		       n * sizeof(opts[0])))
-		return -errno;
-	if (c->tcp_opts & TCPI_OPT_TIMESTAMPS)
-		return set_u32(fd, TCP_TIMESTAMP, c->ts_gen);
-	return 0;
+	err = rebuild_setopt(r, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts,
+			     n * sizeof(opts[0]), 0);
+	if (!err && (c->tcp_opts & TCPI_OPT_TIMESTAMPS))
+		err = set_u32(r, TCP_TIMESTAMP, c->ts_gen);
+	return err;
 }
 
 /* A buffer smaller than twice its queue and some is forced bigger; the
@@ -126,13 +146,32 @@ static int make_room(struct rebuild *r, int get, int force, uint32_t qlen)
 
 /* Segments beyond the receive buffer are pruned, so the receive queue gets
  * room before it is filled; a fresh socket's buffer (which connect() does
- * not shrink) often answers without asking. */
+ * not shrink) often answers without asking.  A batch cannot ask. */
 static int rcv_room(struct rebuild *r, const struct tcpcp_conn *c)
 {
 	if (!c->rcvq_len ||
 	    (r->def && (uint64_t)r->def->rcvbuf >= 2ull * c->rcvq_len + 65536))
 		return 0;
+	if (r->batch)
+		return -EOPNOTSUPP;
 	return make_room(r, SO_RCVBUF, SO_RCVBUFFORCE, c->rcvq_len);
+}
+
+/* Queued: in chunks as the first attempt would send them; any failure
+ * (ENOMEM, EAGAIN, a short send) sends the connection the plain way,
+ * which halves chunks and makes room. */
+static int queue_sends(struct rebuild *r, const uint8_t *p, uint32_t len)
+{
+	int err = 0;
+
+	while (!err && len) {
+		uint32_t n = len < CHUNK_START ? len : CHUNK_START;
+
+		err = batch_send(r->batch, r->fd, p, n);
+		p += n;
+		len -= n;
+	}
+	return err;
 }
 
 /* A send into a full send queue waits (EAGAIN), or in repair mode cannot
@@ -145,6 +184,8 @@ static int send_all(struct rebuild *r, const struct tcpcp_conn *c,
 	uint32_t chunk = CHUNK_START;
 	int err;
 
+	if (r->batch)
+		return queue_sends(r, p, len);
 	while (len) {
 		ssize_t n = send(r->fd, p, len < chunk ? len : chunk,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -198,23 +239,33 @@ static int fill_queues(struct rebuild *r, const struct tcpcp_conn *c,
 	return err;
 }
 
+/* A batch's bytes stay until its sends have run. */
+static uint8_t *queue_buf(const struct rebuild *r, uint32_t len)
+{
+	if (r->batch)
+		return batch_alloc(r->batch, len ? len : 1);
+	return malloc(len ? len : 1);
+}
+
 static int restore_queues(struct rebuild *r, const struct tcpcp_conn *c)
 {
-	uint8_t *snd = malloc(c->sndq_len ? c->sndq_len : 1);
-	uint8_t *rcv = malloc(c->rcvq_len ? c->rcvq_len : 1);
-	int err = -ENOMEM;
+	uint8_t *snd = queue_buf(r, c->sndq_len);
+	uint8_t *rcv = queue_buf(r, c->rcvq_len);
+	int err = r->batch ? -ENOSPC : -ENOMEM;
 
 	if (snd && rcv) {
 		si_queue_gather(c, TCPCP_SIE_BUF_SND, snd);
 		si_queue_gather(c, TCPCP_SIE_BUF_RCV, rcv);
 		err = fill_queues(r, c, snd, rcv);
 	}
-	free(snd);
-	free(rcv);
+	if (!r->batch) {
+		free(snd);
+		free(rcv);
+	}
 	return err;
 }
 
-static int set_window(int fd, const struct tcpcp_conn *c)
+static int set_window(const struct rebuild *r, const struct tcpcp_conn *c)
 {
 	struct tcp_repair_window w = {
 		.snd_wl1 = c->window.snd_wl1,
@@ -226,9 +277,8 @@ static int set_window(int fd, const struct tcpcp_conn *c)
 
 	if (!c->has_window)
 		return 0;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
-		return -errno;
-	return 0;
+	return rebuild_setopt(r, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w),
+			      0);
 }
 
 /* Interface numbers are per host: the recorded name wins where it exists. */
@@ -253,21 +303,40 @@ static void scope_by_name(const struct tcpcp_conn *c, struct sockaddr_in6 *sa)
  */
 #define MAXSEG_LIMIT 32767
 
-static void mss_for_connect(int fd, const struct tcpcp_conn *c)
+static int mss_for_connect(const struct rebuild *r, const struct tcpcp_conn *c)
 {
 	int mss = (int)(c->snd_mss ? c->snd_mss : c->mss_clamp);
 
 	if (mss > MAXSEG_LIMIT)
 		mss = MAXSEG_LIMIT;
-	if (mss >= 88) /* TCP_MIN_MSS */
-		setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
+	if (mss < 88) /* TCP_MIN_MSS */
+		return 0;
+	return rebuild_setopt(r, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss),
+			      REBUILD_ANY_ERR);
 }
 
-static void mss_after_connect(int fd)
+static int mss_after_connect(const struct rebuild *r)
 {
 	int none = 0;
 
-	setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &none, sizeof(none));
+	return rebuild_setopt(r, IPPROTO_TCP, TCP_MAXSEG, &none, sizeof(none),
+			      REBUILD_ANY_ERR);
+}
+
+static int rebuild_bind(const struct rebuild *r, const struct sockaddr *sa,
+			socklen_t len)
+{
+	if (r->batch)
+		return batch_bind(r->batch, r->fd, sa, len);
+	return bind(r->fd, sa, len) ? -errno : 0;
+}
+
+static int rebuild_connect(const struct rebuild *r, const struct sockaddr *sa,
+			   socklen_t len)
+{
+	if (r->batch)
+		return batch_connect(r->batch, r->fd, sa, len);
+	return connect(r->fd, sa, len) ? -errno : 0;
 }
 
 /* s->local and s->peer are what getsockname and getpeername will say. */
@@ -275,23 +344,23 @@ static int connect_repaired(struct rebuild *r, struct sock_ref *s,
 			    const struct tcpcp_conn *c)
 {
 	socklen_t len = make_addr(c, true, &s->local);
-	int err, fd = r->fd;
+	int err;
 
 	scope_by_name(c, &s->local);
-	mss_for_connect(fd, c);
-	if (bind(fd, (struct sockaddr *)&s->local, len))
-		return -errno;
-	err = set_queue_seqs(r, c);
+	err = mss_for_connect(r, c);
+	if (!err)
+		err = rebuild_bind(r, (struct sockaddr *)&s->local, len);
+	if (!err)
+		err = set_queue_seqs(r, c);
 	if (err)
 		return err;
 	len = make_addr(c, false, &s->peer);
 	scope_by_name(c, &s->peer);
-	if (!connect(fd, (struct sockaddr *)&s->peer, len)) {
+	err = rebuild_connect(r, (struct sockaddr *)&s->peer, len);
+	if (!err) {
 		s->has_addrs = true;
-		mss_after_connect(fd);
-		return 0;
+		return mss_after_connect(r);
 	}
-	err = -errno;
 	if (err == -EADDRNOTAVAIL || err == -EADDRINUSE)
 		detail_set("a socket with this connection's addresses and ports "
 			   "still exists");
@@ -302,14 +371,14 @@ static int connect_repaired(struct rebuild *r, struct sock_ref *s,
  * fails instead of landing in one. */
 static int build(struct rebuild *r, const struct tcpcp_conn *c)
 {
-	int err = set_tcp_options(r->fd, c);
+	int err = set_tcp_options(r, c);
 
 	if (!err)
 		err = restore_queues(r, c);
 	if (!err)
 		err = fin_restore(r, c);
 	if (!err)
-		err = set_window(r->fd, c);
+		err = set_window(r, c);
 	if (!err)
 		err = sockopts_restore(r, c);
 	if (!err)
@@ -349,6 +418,51 @@ static int begin_restore(struct rebuild *r, struct sock_ref *s,
 	err = repair_on(s);
 	if (err)
 		block_remove(s->fd);
+	return err;
+}
+
+/* begin_restore's block and repair mode, queued: the program lives in
+ * the batch until the attach has run. */
+static int begin_queued(struct rebuild *r, struct sock_ref *s,
+			const struct tcpcp_conn *c)
+{
+	struct sock_filter *prog = batch_alloc(r->batch, sizeof(*prog) *
+							 BLOCK_LEN);
+	struct sock_fprog fprog = { .len = BLOCK_LEN, .filter = prog };
+	uint32_t flags = (c->sk_flags & TCPCP_SIE_SOCK_REUSEADDR) ?
+				 BLOCK_REUSEADDR : 0;
+	int on = TCP_REPAIR_ON, err;
+
+	if (!prog)
+		return -ENOSPC;
+	block_prog(flags, prog);
+	r->def = sockopts_defaults(s->fd, c->ip_version == 4 ? AF_INET :
+							       AF_INET6);
+	err = rebuild_setopt(r, SOL_SOCKET, SO_ATTACH_FILTER, &fprog,
+			     sizeof(fprog), 0);
+	if (!err)
+		err = rebuild_setopt(r, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on),
+				     0);
+	s->filter = BLOCK_OURS;
+	s->filter_flags = flags;
+	s->repair_ok = true;
+	return err;
+}
+
+int repair_restore_queue(struct rebuild *r, struct sock_ref *s,
+			 const struct tcpcp_conn *c)
+{
+	int err;
+
+	if (c->state != TCP_ESTABLISHED)
+		return -EOPNOTSUPP; /* fin_restore waits for states */
+	r->fd = s->fd;
+	r->queue = TCP_NO_QUEUE;
+	err = begin_queued(r, s, c);
+	if (!err)
+		err = connect_repaired(r, s, c);
+	if (!err)
+		err = build(r, c);
 	return err;
 }
 

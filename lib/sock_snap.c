@@ -21,11 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "accel.h"
+#include "internal.h"
 #include "sock_snap.h"
 
 #define READ_CHUNK (64u * 1024)
@@ -51,33 +51,12 @@ static struct {
 	pid_t pid; /* the process the link iterates */
 } ld = { .once = PTHREAD_ONCE_INIT, .prog_fd = -1, .link_fd = -1 };
 
-#define FD_FROM_TOP 128
-
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	(void)level;
 	(void)fmt;
 	(void)ap;
 	return 0;
-}
-
-/* fd, or a copy of it high up (then fd is closed); -errno on failure. */
-static int move_high(int fd)
-{
-	struct rlimit rl;
-	int high;
-
-	if (fd < 0)
-		return -errno;
-	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 2 * FD_FROM_TOP)
-		return fd;
-	high = fcntl(fd, F_DUPFD_CLOEXEC,
-		     (int)(rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur) -
-			     FD_FROM_TOP);
-	if (high < 0)
-		return fd;
-	close(fd);
-	return high;
 }
 
 static int link_id(int fd, uint32_t *ret)
@@ -104,9 +83,9 @@ static int attach(void)
 
 	memset(&info, 0, sizeof(info));
 	info.task.pid = (__u32)pid;
-	fd = move_high(bpf_link_create(ld.prog_fd, 0, BPF_TRACE_ITER, &opts));
+	fd = fd_move_high(bpf_link_create(ld.prog_fd, 0, BPF_TRACE_ITER, &opts));
 	if (fd < 0)
-		return fd;
+		return -errno;
 	err = link_id(fd, &id);
 	if (err) {
 		close(fd);
@@ -216,9 +195,9 @@ static int open_and_load(void)
 	if (!err && !prog)
 		err = -ENOENT;
 	if (!err) {
-		ld.prog_fd = move_high(fcntl(bpf_program__fd(prog),
-					     F_DUPFD_CLOEXEC, 0));
-		err = ld.prog_fd < 0 ? ld.prog_fd : 0;
+		ld.prog_fd = fd_move_high(fcntl(bpf_program__fd(prog),
+						F_DUPFD_CLOEXEC, 0));
+		err = ld.prog_fd < 0 ? -errno : 0;
 	}
 	bpf_object__close(obj);
 	return err;

@@ -24,9 +24,9 @@ static int get_int(int fd, int level, int name, int *ret)
 	return getsockopt(fd, level, name, ret, &len) ? -errno : 0;
 }
 
-static int set_int(int fd, int level, int name, int v)
+static int set_int(const struct rebuild *r, int level, int name, int v)
 {
-	return setsockopt(fd, level, name, &v, sizeof(v)) ? -errno : 0;
+	return rebuild_setopt(r, level, name, &v, sizeof(v), 0);
 }
 
 static void add_xopt(struct tcpcp_conn *c, int level, int name,
@@ -338,14 +338,14 @@ static int restore_buffers(const struct rebuild *r, const struct tcpcp_conn *c)
 {
 	const struct sockopt_defaults *def = r->def;
 	bool relock = r->forced || CHANGED(def, c->userlocks, buf_lock);
-	int err = 0, fd = r->fd;
+	int err = 0;
 
 	if (c->userlocks & 1)
-		err = set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)(c->sndbuf / 2));
+		err = set_int(r, SOL_SOCKET, SO_SNDBUFFORCE, (int)(c->sndbuf / 2));
 	if (!err && (c->userlocks & 2))
-		err = set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)(c->rcvbuf / 2));
+		err = set_int(r, SOL_SOCKET, SO_RCVBUFFORCE, (int)(c->rcvbuf / 2));
 	if (!err && relock)
-		err = set_int(fd, SOL_SOCKET, SO_BUF_LOCK, c->userlocks);
+		err = set_int(r, SOL_SOCKET, SO_BUF_LOCK, c->userlocks);
 	return err;
 }
 
@@ -360,14 +360,14 @@ static int restore_socket_level(const struct rebuild *r,
 	};
 	int keep = !!(c->sk_flags & TCPCP_SIE_SOCK_KEEPOPEN), err = 0;
 
-	if ((!def || lg.l_onoff != def->lg.l_onoff ||
-	     lg.l_linger != def->lg.l_linger) &&
-	    setsockopt(r->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
-		return -errno;
-	if (CHANGED(def, keep, keepalive))
-		err = set_int(r->fd, SOL_SOCKET, SO_KEEPALIVE, keep);
+	if (!def || lg.l_onoff != def->lg.l_onoff ||
+	    lg.l_linger != def->lg.l_linger)
+		err = rebuild_setopt(r, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg),
+				     0);
+	if (!err && CHANGED(def, keep, keepalive))
+		err = set_int(r, SOL_SOCKET, SO_KEEPALIVE, keep);
 	if (!err && (tos_set || CHANGED(def, c->priority, priority)))
-		err = set_int(r->fd, SOL_SOCKET, SO_PRIORITY, (int)c->priority);
+		err = set_int(r, SOL_SOCKET, SO_PRIORITY, (int)c->priority);
 	if (!err)
 		err = restore_buffers(r, c);
 	return err;
@@ -380,10 +380,9 @@ static int restore_ip6_level(const struct rebuild *r,
 	int err = 0;
 
 	if (CHANGED(def, c->ttl, ttl))
-		err = set_int(r->fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, c->ttl);
+		err = set_int(r, IPPROTO_IPV6, IPV6_UNICAST_HOPS, c->ttl);
 	if (!err && CHANGED(def, c->pmtudisc, pmtu))
-		err = set_int(r->fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER,
-			      c->pmtudisc);
+		err = set_int(r, IPPROTO_IPV6, IPV6_MTU_DISCOVER, c->pmtudisc);
 	return err;
 }
 
@@ -391,21 +390,21 @@ static int restore_ip_level(const struct rebuild *r, const struct tcpcp_conn *c,
 			    bool *tos_set)
 {
 	const struct sockopt_defaults *def = r->def;
-	int err = 0, fd = r->fd;
+	int err = 0;
 
 	*tos_set = false;
 	if (c->ip_version == 6)
 		return restore_ip6_level(r, c);
 	if (CHANGED(def, c->ttl, ttl))
-		err = set_int(fd, IPPROTO_IP, IP_TTL, c->ttl);
+		err = set_int(r, IPPROTO_IP, IP_TTL, c->ttl);
 	if (!err && CHANGED(def, c->pmtudisc, pmtu))
-		err = set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, c->pmtudisc);
+		err = set_int(r, IPPROTO_IP, IP_MTU_DISCOVER, c->pmtudisc);
 	*tos_set = CHANGED(def, c->tos, tos);
 	if (!err && *tos_set)
-		err = set_int(fd, IPPROTO_IP, IP_TOS, c->tos);
-	if (!err && c->ip_opt_len &&
-	    setsockopt(fd, IPPROTO_IP, IP_OPTIONS, c->ip_opt, c->ip_opt_len))
-		err = -errno;
+		err = set_int(r, IPPROTO_IP, IP_TOS, c->tos);
+	if (!err && c->ip_opt_len)
+		err = rebuild_setopt(r, IPPROTO_IP, IP_OPTIONS, c->ip_opt,
+				     c->ip_opt_len, 0);
 	return err;
 }
 
@@ -415,34 +414,35 @@ static int restore_tcp_level(const struct rebuild *r,
 			     const struct tcpcp_conn *c)
 {
 	const struct sockopt_defaults *def = r->def;
-	int err = 0, fd = r->fd;
+	int err = 0;
 
 	if (CHANGED(def, c->nonagle, nodelay))
-		err = set_int(fd, IPPROTO_TCP, TCP_NODELAY, c->nonagle);
+		err = set_int(r, IPPROTO_TCP, TCP_NODELAY, c->nonagle);
 	if (!err && c->keepcnt && CHANGED(def, c->keepcnt, keepcnt))
-		err = set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, c->keepcnt);
+		err = set_int(r, IPPROTO_TCP, TCP_KEEPCNT, c->keepcnt);
 	if (!err && c->keepidle && CHANGED(def, c->keepidle, keepidle))
-		err = set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, c->keepidle);
+		err = set_int(r, IPPROTO_TCP, TCP_KEEPIDLE, c->keepidle);
 	if (!err && c->keepintvl && CHANGED(def, c->keepintvl, keepintvl))
-		err = set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, c->keepintvl);
+		err = set_int(r, IPPROTO_TCP, TCP_KEEPINTVL, c->keepintvl);
 	return err;
 }
 
-static int restore_xopts(int fd, const struct tcpcp_conn *c)
+static int restore_xopts(const struct rebuild *r, const struct tcpcp_conn *c)
 {
 	unsigned int i;
 
 	for (i = 0; i < c->nxopts; i++) {
 		const struct tcpcp_xopt *x = &c->xopts[i];
-		int err;
-
-		if (!setsockopt(fd, x->level, x->name, x->val, x->len))
-			continue;
 		/* an algorithm this kernel lacks: its default serves */
-		if (x->level == IPPROTO_TCP && x->name == TCP_CONGESTION &&
-		    errno == ENOENT)
+		int ok = x->level == IPPROTO_TCP && x->name == TCP_CONGESTION ?
+				 -ENOENT : 0;
+		int err = rebuild_setopt(r, x->level, x->name, x->val, x->len,
+					 ok);
+
+		if (!err)
 			continue;
-		err = -errno;
+		if (r->batch)
+			return err; /* no answer yet: the batch's own failure */
 		detail_set("cannot restore socket option %u/%u: %s", x->level,
 			   x->name, strerror(-err));
 		return err;
@@ -465,6 +465,6 @@ int sockopts_restore(const struct rebuild *r, const struct tcpcp_conn *c)
 	if (!err)
 		err = restore_tcp_level(r, c);
 	if (!err)
-		err = restore_xopts(r->fd, c);
+		err = restore_xopts(r, c);
 	return err;
 }
