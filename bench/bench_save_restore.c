@@ -41,6 +41,7 @@
 #define VERIFY_MS 60000
 #define RESEND_BATCH 64
 #define NOTE_LEN 96
+#define MAX_ACCELS 4
 
 enum mode { MODE_ALL, MODE_ONE };
 
@@ -53,6 +54,10 @@ struct opts {
 	bool strace_one;
 	bool verbose; /* each run's phases on stderr */
 	int only_mode; /* -1: both */
+	/* TCPCP_ACCEL values, each configuration run with each in turn (the
+	 * first is the baseline of the ratio column); none: as set */
+	char *accels[MAX_ACCELS];
+	unsigned int naccels;
 };
 
 /* One set of connections: ours in fds[], the peer's in a child. */
@@ -73,6 +78,8 @@ struct row {
 	unsigned int n;
 	size_t q;
 	enum mode mode;
+	const char *accel; /* NULL: TCPCP_ACCEL as the caller set it */
+	const struct row *base; /* the same configuration, first accel */
 	struct sample s[MAX_RUNS];
 	unsigned int runs;
 	char note[NOTE_LEN];
@@ -409,30 +416,52 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median [min–max] of one field, in µs per connection. */
-static void stat_cell(const struct row *r, size_t field, char *out,
-		      size_t len)
+/* One field of every run, sorted, in µs per connection; the median. */
+static double stat_sorted(const struct row *r, size_t field, double *v)
 {
-	double v[MAX_RUNS], med;
 	unsigned int i, k = r->runs;
 
 	for (i = 0; i < k; i++)
 		v[i] = *(const double *)((const char *)&r->s[i] + field) * 1e6 /
 		       r->n;
 	qsort(v, k, sizeof(*v), cmp_double);
-	med = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
-	snprintf(out, len, "%.1f [%.1f–%.1f]", med, v[0], v[k - 1]);
+	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+/* Median [min–max] of one field, in µs per connection. */
+static void stat_cell(const struct row *r, size_t field, char *out,
+		      size_t len)
+{
+	double v[MAX_RUNS], med = stat_sorted(r, field, v);
+
+	snprintf(out, len, "%.1f [%.1f–%.1f]", med, v[0], v[r->runs - 1]);
+}
+
+/* Save and restore against the baseline's: ratios of the medians. */
+static void ratio_cell(const struct row *r, char *out, size_t len)
+{
+	double v[MAX_RUNS], s, rs, bs, brs;
+
+	if (!r->base || r->base == r) {
+		snprintf(out, len, "%s", r->base ? "1×, 1×" : "–");
+		return;
+	}
+	s = stat_sorted(r, offsetof(struct sample, save), v);
+	rs = stat_sorted(r, offsetof(struct sample, restore), v);
+	bs = stat_sorted(r->base, offsetof(struct sample, save), v);
+	brs = stat_sorted(r->base, offsetof(struct sample, restore), v);
+	snprintf(out, len, "%.2f×, %.2f×", s / bs, rs / brs);
 }
 
 enum {
-	COL_N, COL_Q, COL_MODE, COL_SAVE, COL_RESTORE, COL_CLOSE, COL_SI,
-	COL_RUNS, NCOLS
+	COL_N, COL_Q, COL_MODE, COL_ACCEL, COL_SAVE, COL_RESTORE, COL_CLOSE,
+	COL_RATIO, COL_SI, COL_RUNS, NCOLS
 };
 
 static const char *const heads[NCOLS] = {
-	"connections", "queued each way", "mode",
+	"connections", "queued each way", "mode", "accel",
 	"save µs/conn", "restore µs/conn", "close µs/conn",
-	"TCP-SI bytes/conn", "runs",
+	"save, restore vs first accel", "TCP-SI bytes/conn", "runs",
 };
 
 static void row_cells(const struct row *r, char cells[NCOLS][64])
@@ -441,6 +470,10 @@ static void row_cells(const struct row *r, char cells[NCOLS][64])
 	snprintf(cells[COL_Q], 64, "%zu B", r->q);
 	snprintf(cells[COL_MODE], 64, "%s",
 		 r->mode == MODE_ALL ? "EXEC_ALL" : "EXEC_ONE loop");
+	snprintf(cells[COL_ACCEL], 64, "%s", r->accel ? r->accel :
+		 getenv("TCPCP_ACCEL") && *getenv("TCPCP_ACCEL") ?
+		 getenv("TCPCP_ACCEL") : "auto");
+	ratio_cell(r, cells[COL_RATIO], 64);
 	stat_cell(r, offsetof(struct sample, save), cells[COL_SAVE], 64);
 	stat_cell(r, offsetof(struct sample, restore), cells[COL_RESTORE], 64);
 	stat_cell(r, offsetof(struct sample, close), cells[COL_CLOSE], 64);
@@ -466,8 +499,10 @@ static void print_line(char cells[NCOLS][64], const size_t *w)
 		size_t pad = w[i] - width(cells[i]);
 
 		/* numbers right-aligned, words left */
-		printf("| %*s%s%*s ", i == COL_MODE ? 0 : (int)pad, "",
-		       cells[i], i == COL_MODE ? (int)pad : 0, "");
+		bool left = i == COL_MODE || i == COL_ACCEL;
+
+		printf("| %*s%s%*s ", left ? 0 : (int)pad, "", cells[i],
+		       left ? (int)pad : 0, "");
 	}
 	printf("|\n");
 }
@@ -478,10 +513,12 @@ static void print_rule(const size_t *w)
 	size_t k;
 
 	for (i = 0; i < NCOLS; i++) {
-		printf(i == COL_MODE ? "|:" : "|-");
+		bool left = i == COL_MODE || i == COL_ACCEL;
+
+		printf(left ? "|:" : "|-");
 		for (k = 0; k < w[i]; k++)
 			putchar('-');
-		printf(i == COL_MODE ? "-" : ":");
+		printf(left ? "-" : ":");
 	}
 	printf("|\n");
 }
@@ -541,7 +578,9 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: bench_save_restore [--quick] [--runs N] [--budget S]\n"
 		"         [--conns N[,N...]] [--mode all|one] [--strace-one]\n"
-		"         [--verbose]\n");
+		"         [--accel A[,A...]] [--verbose]\n"
+		"--accel: each configuration with each TCPCP_ACCEL value in turn\n"
+		"(e.g. none,auto), the first the baseline of the ratios\n");
 	exit(2);
 }
 
@@ -560,6 +599,19 @@ static void parse_conns(struct opts *o, char *list)
 	}
 }
 
+static void parse_accels(struct opts *o, char *list)
+{
+	char *tok, *save = NULL;
+
+	o->naccels = 0;
+	for (tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->naccels == MAX_ACCELS)
+			usage();
+		o->accels[o->naccels++] = tok;
+	}
+}
+
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
@@ -570,6 +622,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "strace-one", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "mode", required_argument, NULL, 'm' },
+		{ "accel", required_argument, NULL, 'a' },
 		{ 0 },
 	};
 	char list[] = "1,100,1000,10000", quick[] = "1,100";
@@ -591,6 +644,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->strace_one = true;
 		} else if (c == 'v') {
 			o->verbose = true;
+		} else if (c == 'a') {
+			parse_accels(o, optarg);
 		} else if (c == 'm' && !strcmp(optarg, "all")) {
 			o->only_mode = MODE_ALL;
 		} else if (c == 'm' && !strcmp(optarg, "one")) {
@@ -650,6 +705,31 @@ static const char *mode_name(enum mode m)
 	return m == MODE_ALL ? "EXEC_ALL" : "EXEC_ONE";
 }
 
+/* One configuration with each accel in turn (the first is the base). */
+static unsigned int run_accels(const struct opts *o, struct row *rows,
+			       const struct row *proto)
+{
+	unsigned int a, n = o->naccels ? o->naccels : 1;
+
+	for (a = 0; a < n; a++) {
+		struct row *r = &rows[a];
+		double t0 = now_s();
+
+		*r = *proto;
+		if (o->naccels) {
+			r->accel = o->accels[a];
+			r->base = &rows[0];
+			setenv("TCPCP_ACCEL", r->accel, 1);
+		}
+		run_config(r, o);
+		fprintf(stderr, "bench: %u connections, %zu B, %s%s%s: %u runs "
+			"in %.1f s\n", r->n, r->q, mode_name(r->mode),
+			r->accel ? ", accel " : "", r->accel ? r->accel : "",
+			r->runs, now_s() - t0);
+	}
+	return n;
+}
+
 /* Every configuration, smallest first; returns how many rows. */
 static unsigned int run_all(const struct opts *o, struct row *rows)
 {
@@ -660,26 +740,20 @@ static unsigned int run_all(const struct opts *o, struct row *rows)
 	for (i = 0; i < o->nconns; i++)
 		for (j = 0; j < 2; j++)
 			for (m = MODE_ALL; m <= MODE_ONE; m++) {
-				struct row *r = &rows[k];
-				double t0 = now_s();
+				struct row proto = { .n = o->conns[i],
+						     .q = qs[j],
+						     .mode = (enum mode)m };
 
 				if (o->only_mode >= 0 && m != o->only_mode)
 					continue;
-				*r = (struct row){ .n = o->conns[i], .q = qs[j],
-						   .mode = (enum mode)m };
-				run_config(r, o);
-				fprintf(stderr, "bench: %u connections, %zu B, "
-					"%s: %u runs in %.1f s\n", r->n, r->q,
-					mode_name(r->mode), r->runs,
-					now_s() - t0);
-				k++;
+				k += run_accels(o, &rows[k], &proto);
 			}
 	return k;
 }
 
 int main(int argc, char **argv)
 {
-	static struct row rows[MAX_CONFIGS * 4];
+	static struct row rows[MAX_CONFIGS * 4 * MAX_ACCELS];
 	unsigned int nrows;
 	struct opts o;
 

@@ -24,7 +24,7 @@ int accel_allowed(unsigned int *ret)
 	unsigned int mask = 0;
 
 	if (!v || !*v || !strcmp(v, "auto")) {
-		*ret = ACCEL_ALL;
+		*ret = ACCEL_AUTO;
 		return 0;
 	}
 	if (!strcmp(v, "none")) {
