@@ -578,9 +578,10 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: bench_save_restore [--quick] [--runs N] [--budget S]\n"
 		"         [--conns N[,N...]] [--mode all|one] [--strace-one]\n"
-		"         [--accel A[,A...]] [--verbose]\n"
-		"--accel: each configuration with each TCPCP_ACCEL value in turn\n"
-		"(e.g. none,auto), the first the baseline of the ratios\n");
+		"         [--accel A]... [--verbose]\n"
+		"--accel, repeated: each configuration with each TCPCP_ACCEL value\n"
+		"in turn (--accel none --accel bpf,uring), the first the baseline\n"
+		"of the ratios\n");
 	exit(2);
 }
 
@@ -596,19 +597,6 @@ static void parse_conns(struct opts *o, char *list)
 		if (v < 1 || v > 20000 || o->nconns == MAX_CONFIGS)
 			usage();
 		o->conns[o->nconns++] = (unsigned int)v;
-	}
-}
-
-static void parse_accels(struct opts *o, char *list)
-{
-	char *tok, *save = NULL;
-
-	o->naccels = 0;
-	for (tok = strtok_r(list, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (o->naccels == MAX_ACCELS)
-			usage();
-		o->accels[o->naccels++] = tok;
 	}
 }
 
@@ -644,8 +632,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->strace_one = true;
 		} else if (c == 'v') {
 			o->verbose = true;
-		} else if (c == 'a') {
-			parse_accels(o, optarg);
+		} else if (c == 'a' && o->naccels < MAX_ACCELS) {
+			o->accels[o->naccels++] = optarg;
 		} else if (c == 'm' && !strcmp(optarg, "all")) {
 			o->only_mode = MODE_ALL;
 		} else if (c == 'm' && !strcmp(optarg, "one")) {

@@ -67,13 +67,88 @@ void api_begin_call(const struct tcpcp_backend *b)
 
 /* TCPCP_EXEC_ALL: op on one descriptor of every socket the predicate
  * picks, each result in the list. */
+static void each_socket(const struct tcpcp_backend *b, int dummy,
+			const struct api_walk *w, void *ctx,
+			struct tcp_fd_list *l, struct reslist_builder *rb)
+{
+	unsigned int i;
+
+	for (i = 0; i < l->n; i++) {
+		struct sock_ref s;
+		int stage;
+
+		if (!l->fds[i].first || l->fds[i].fd == dummy)
+			continue;
+		sock_ref_of(&s, &l->fds[i]);
+		stage = b->stage(&s);
+		if (stage >= 0 && !w->pick(stage))
+			continue;
+		reslist_add(rb, s.fd,
+			    stage < 0 ? stage : w->op(b, &s, stage, ctx));
+	}
+}
+
+/* The first descriptor of each socket but the dummy, as pointers: what
+ * a backend's many-socket operations take. */
+static unsigned int pick_firsts(struct tcp_fd_list *l, int dummy,
+				struct sock_ref *refs, struct sock_ref **v)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < l->n; i++) {
+		struct tcp_fd *t = &l->fds[i];
+
+		sock_ref_of(&refs[i], t);
+		t->first = t->first && t->fd != dummy;
+		if (t->first)
+			v[n++] = &refs[i];
+	}
+	return n;
+}
+
+/* The same, after the backend's operation on all of them at once: each
+ * socket in the same order, so that results and details are the ones
+ * each_socket gives.  false: no memory for it (nothing was done). */
+static bool each_socket_many(const struct tcpcp_backend *b, int dummy,
+			     const struct api_walk *w, void *ctx,
+			     struct tcp_fd_list *l, struct reslist_builder *rb)
+{
+	many_fn many = w->many ? w->many(b) : NULL;
+	struct sock_ref *refs, **v;
+	unsigned int i;
+
+	if (!many || !l->n)
+		return false;
+	refs = calloc(l->n, sizeof(*refs));
+	v = refs ? calloc(l->n, sizeof(*v)) : NULL;
+	if (!v) {
+		free(refs);
+		return false;
+	}
+	many(v, pick_firsts(l, dummy, refs, v));
+	for (i = 0; i < l->n; i++) {
+		struct sock_ref *s = &refs[i];
+		int stage;
+
+		if (!l->fds[i].first)
+			continue;
+		stage = b->stage(s);
+		if (stage < 0 || w->pick(stage))
+			reslist_add(rb, s->fd, stage < 0 ? stage :
+						 w->op(b, s, stage, ctx));
+		sock_ref_release(s);
+	}
+	free(v);
+	free(refs);
+	return true;
+}
+
 static int for_all(const struct tcpcp_backend *b, int dummy,
 		   const struct api_walk *w, void *ctx,
 		   struct result_list **reslst)
 {
 	struct reslist_builder rb;
 	struct tcp_fd_list l;
-	unsigned int i;
 	int err;
 
 	err = tcp_fds_list(&l, w->describe);
@@ -84,19 +159,8 @@ static int for_all(const struct tcpcp_backend *b, int dummy,
 		tcp_fds_free(&l);
 		return err;
 	}
-	for (i = 0; i < l.n; i++) {
-		struct sock_ref s;
-		int stage;
-
-		if (!l.fds[i].first || l.fds[i].fd == dummy)
-			continue;
-		sock_ref_of(&s, &l.fds[i]);
-		stage = b->stage(&s);
-		if (stage >= 0 && !w->pick(stage))
-			continue;
-		reslist_add(&rb, s.fd,
-			    stage < 0 ? stage : w->op(b, &s, stage, ctx));
-	}
+	if (!each_socket_many(b, dummy, w, ctx, &l, &rb))
+		each_socket(b, dummy, w, ctx, &l, &rb);
 	tcp_fds_free(&l);
 	*reslst = reslist_take(&rb);
 	return 0;
@@ -182,6 +246,11 @@ int not_connected(void)
 	return -EBADFD;
 }
 
+static many_fn stop_many(const struct tcpcp_backend *b)
+{
+	return b->stop_many;
+}
+
 static int stop_op(const struct tcpcp_backend *b, struct sock_ref *s,
 		   int stage, void *ctx)
 {
@@ -199,7 +268,8 @@ static int stop_op(const struct tcpcp_backend *b, struct sock_ref *s,
 
 TCPCP_EXPORT int tcpcp_stop(int fd, int flag, struct result_list **reslst)
 {
-	static const struct api_walk w = { stage_connected, stop_op, false };
+	static const struct api_walk w = { stage_connected, stop_op, false,
+					   stop_many };
 
 	return api_finish(run(fd, flag, &w, reslst));
 }
@@ -224,24 +294,6 @@ static int start_op(const struct tcpcp_backend *b, struct sock_ref *s,
 	if (stage != STAGE_STOPPED)
 		return 0; /* nothing to resume */
 	return api_resume(b, s, true);
-}
-
-/* The first descriptor of each socket but the dummy, as pointers: what
- * a backend's many-socket operations take. */
-static unsigned int pick_firsts(struct tcp_fd_list *l, int dummy,
-				struct sock_ref *refs, struct sock_ref **v)
-{
-	unsigned int i, n = 0;
-
-	for (i = 0; i < l->n; i++) {
-		struct tcp_fd *t = &l->fds[i];
-
-		sock_ref_of(&refs[i], t);
-		t->first = t->first && t->fd != dummy;
-		if (t->first)
-			v[n++] = &refs[i];
-	}
-	return n;
 }
 
 /* The stopped sockets among v, their holds lifted (queued); v keeps
@@ -325,7 +377,7 @@ static int start_all(const struct tcpcp_backend *b, int dummy,
 
 TCPCP_EXPORT int tcpcp_start(int fd, int flag, struct result_list **reslst)
 {
-	static const struct api_walk one = { NULL, start_op, false };
+	static const struct api_walk one = { NULL, start_op, false, NULL };
 	struct backend_call c = { .op = BACKEND_START, .fd = fd, .flag = flag };
 	const struct tcpcp_backend *b;
 	int err = api_begin(fd, flag, reslst, &b);

@@ -23,11 +23,17 @@ int api_take_reslst(struct result_list **reslst);
 /* api_prologue, then EFAULT for reslst. */
 int api_begin(int fd, int flag, struct result_list **reslst,
 	      const struct tcpcp_backend **ret_b);
+/* A backend's operation on every socket of an EXEC_ALL call at once. */
+typedef void (*many_fn)(struct sock_ref **v, unsigned int n);
+
 /* What a call does with each socket. */
 struct api_walk {
 	bool (*pick)(int stage); /* EXEC_ALL: the stages op is for */
 	op_fn op;
 	bool describe; /* EXEC_ALL: ask sock_diag about each socket */
+	/* EXEC_ALL, optional: the backend's operation that does ahead, for
+	 * all sockets, what stage and op will take (NULL: it has none) */
+	many_fn (*many)(const struct tcpcp_backend *b);
 };
 
 /* w->op on fd, or on every socket w->pick accepts, under the API lock. */

@@ -75,6 +75,11 @@ static int save_op(const struct tcpcp_backend *b, struct sock_ref *s,
 	return 0;
 }
 
+static many_fn save_many(const struct tcpcp_backend *b)
+{
+	return b->save_many;
+}
+
 static int encode(const struct saved *s, void **ret_buf, unsigned int *ret_size)
 {
 	uint64_t total = TCPCP_SI_TOTAL_HDR_LEN;
@@ -104,7 +109,8 @@ static int encode(const struct saved *s, void **ret_buf, unsigned int *ret_size)
 static int get_si(int fd, int flag, void **bufptr, unsigned int *size,
 		  struct result_list **reslst)
 {
-	static const struct api_walk walk = { stage_connected, save_op, true };
+	static const struct api_walk walk = { stage_connected, save_op, true,
+					      save_many };
 	const struct tcpcp_backend *b;
 	struct saved s = { 0 };
 	int fault = check_writable(bufptr, sizeof(*bufptr)), err;

@@ -45,11 +45,23 @@ struct sock_ref {
 	struct sockaddr_in6 peer;
 	int filter; /* repair backend: enum block_kind, -1 until read */
 	uint32_t filter_flags;
+	/* repair backend, stop_many: a stop made ahead of the call's loop
+	 * (enum stop_ahead, repair.h), its error, and the socket's state
+	 * read once it was made (1 connected, 0 not, or -errno) */
+	int ahead;
+	int ahead_err;
+	int after;
+	/* repair backend, save_many: both queues peeked ahead, for save()
+	 * to take (malloc'ed, NULL when empty) */
+	bool peeked;
+	uint8_t *peek_rcvq, *peek_sndq;
 };
 
 struct tcp_fd;
 
 void sock_ref_init(struct sock_ref *s, int fd);
+/* What a backend read ahead for the socket and no operation took. */
+void sock_ref_release(struct sock_ref *s);
 /* What the walk of TCPCP_EXEC_ALL learned of a socket. */
 void sock_ref_of(struct sock_ref *s, const struct tcp_fd *t);
 /* s->local and s->peer, from diag or getsockname/getpeername once. */
@@ -109,8 +121,14 @@ struct tcpcp_backend {
 	 * each sock_ref); start_many is start() of each (results in ret),
 	 * or -errno when it did nothing; rebuild_many is set_si's rebuild
 	 * of each connection onto a new socket it makes: ret[i] is the
-	 * descriptor, -errno, or BACKEND_LEFT for the one-socket way. */
+	 * descriptor, -errno, or BACKEND_LEFT for the one-socket way.
+	 * stop_many stops ahead the sockets stage() would find running and
+	 * stop() would stop (stage() and stop() then take what it did, in
+	 * the call's order); save_many reads ahead what save() of a stopped
+	 * socket will ask (sock_ref_release() frees what none took). */
 	void (*stage_many)(struct sock_ref **s, unsigned int n);
+	void (*stop_many)(struct sock_ref **s, unsigned int n);
+	void (*save_many)(struct sock_ref **s, unsigned int n);
 	int (*start_many)(struct sock_ref **s, unsigned int n, bool probe,
 			  int *ret);
 	void (*rebuild_many)(const struct tcpcp_conn *c, unsigned int n,
@@ -130,6 +148,8 @@ int conn_fd_finish(int fd, const struct tcpcp_conn *c);
 
 /* The repair backend's operations on many sockets (repair_many.c). */
 void repair_stage_many(struct sock_ref **s, unsigned int n);
+void repair_stop_many(struct sock_ref **s, unsigned int n);
+void repair_save_many(struct sock_ref **s, unsigned int n);
 int repair_start_many(struct sock_ref **s, unsigned int n, bool probe,
 		      int *ret);
 void repair_rebuild_many(const struct tcpcp_conn *c, unsigned int n,

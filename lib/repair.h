@@ -82,6 +82,29 @@ int reuse_back(struct sock_ref *s);
 /* stage()'s notion of connected, from what the walk read (-errno, 0, 1;
  * 1 also where only asking would tell). */
 int walk_connected(const struct sock_ref *s);
+/* A TCP state that counts as connected; the socket's state now (1, 0 or
+ * -errno), asked with TCP_INFO. */
+bool state_connected(int state);
+int connected_now(int fd);
+
+/* stop_many (repair_many_stop.c): the sockets stage() would find running
+ * and stop() would stop are stopped in a batch, then their state is read
+ * once for all (the block and repair mode hold it still).  One found
+ * connected is taken by stop(); one that is not, or could not be asked,
+ * was put back as it was, and stage() says so (s->after). */
+enum stop_ahead {
+	AHEAD_NONE,     /* stage() and stop() ask and act themselves */
+	AHEAD_GONE,     /* put back: stage() takes s->after */
+	AHEAD_STOPPED,  /* block and repair mode on: stop() adds the hold */
+	AHEAD_NO_BLOCK, /* the block failed (ahead_err), nothing else ran */
+	AHEAD_NO_REPAIR, /* repair mode failed (ahead_err): the block is on */
+};
+
+/* repair_save's first try with the queues a batch peeked (save_many):
+ * 0 and the lengths to peek, exactly, for a socket whose iterator record
+ * still describes it; else -EOPNOTSUPP (save() asks the socket). */
+int save_peek_lens(const struct sock_ref *s, uint32_t *ret_rcv,
+		   uint32_t *ret_snd);
 
 struct rebuild_batch;
 

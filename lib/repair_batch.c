@@ -87,7 +87,7 @@ static void probe_kernel(void)
 {
 	static const uint8_t ops[] = { URING_OP_SOCKET, URING_OP_URING_CMD,
 				       URING_OP_BIND, IORING_OP_CONNECT,
-				       IORING_OP_SEND };
+				       IORING_OP_SEND, IORING_OP_RECV };
 
 	if (uring_open(&proc.ring, RING_ENTRIES))
 		return;
@@ -269,6 +269,17 @@ int batch_send(struct rebuild_batch *b, int fd, const void *p, uint32_t len)
 	if (!sqe)
 		return -ENOSPC;
 	uring_prep_send(sqe, fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return 0;
+}
+
+int batch_peek(struct rebuild_batch *b, int fd, void *p, uint32_t len,
+	       int kind)
+{
+	struct io_uring_sqe *sqe = step(b, REBUILD_ANY_ERR, -1, kind);
+
+	if (!sqe)
+		return -ENOSPC;
+	uring_prep_recv(sqe, fd, p, len, MSG_PEEK | MSG_DONTWAIT);
 	return 0;
 }
 

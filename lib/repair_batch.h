@@ -66,6 +66,11 @@ int batch_bind(struct rebuild_batch *b, int fd, const struct sockaddr *sa,
 int batch_connect(struct rebuild_batch *b, int fd, const struct sockaddr *sa,
 		  socklen_t len);
 int batch_send(struct rebuild_batch *b, int fd, const void *p, uint32_t len);
+/* recv(MSG_PEEK | MSG_DONTWAIT) of up to len bytes into p (batch memory
+ * or the caller's, alive until the round is judged); the step after it
+ * runs whatever its result, which the caller judges. */
+int batch_peek(struct rebuild_batch *b, int fd, void *p, uint32_t len,
+	       int kind);
 
 /* Runs the round: every step's result is in b->steps[].res. */
 int batch_run(struct rebuild_batch *b);

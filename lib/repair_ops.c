@@ -87,7 +87,7 @@ static int repair_probe(char *why, size_t len)
 	return err;
 }
 
-static bool state_connected(int state)
+bool state_connected(int state)
 {
 	switch (state) {
 	case TCP_ESTABLISHED:
@@ -101,19 +101,27 @@ static bool state_connected(int state)
 	return false;
 }
 
-/* reread: not the state the walk read; a running socket moves on. */
-static int is_connected(const struct sock_ref *s, bool reread)
+int connected_now(int fd)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return -errno;
+	return state_connected(ti.tcpi_state);
+}
+
+/* reread: not the state the walk read; a running socket moves on.  A
+ * stop made ahead read it after the stop (stop_many). */
+static int is_connected(const struct sock_ref *s, bool reread)
+{
 	if (!reread && s->diag)
 		return state_connected(s->diag->state);
 	if (!reread && s->state >= 0)
 		return state_connected(s->state);
-	if (getsockopt(s->fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
-		return -errno;
-	return state_connected(ti.tcpi_state);
+	if (s->ahead != AHEAD_NONE)
+		return s->after;
+	return connected_now(s->fd);
 }
 
 int walk_connected(const struct sock_ref *s)
@@ -166,9 +174,42 @@ static int repair_stage(struct sock_ref *s)
 	return STAGE_FOREIGN;
 }
 
+/* repair_stop's failure after the block went on */
+static int stop_undo(struct sock_ref *s, int err)
+{
+	repair_set(s->fd, TCP_REPAIR_OFF_NO_WP);
+	block_remove(s->fd);
+	s->filter = BLOCK_NONE;
+	return err;
+}
+
+/* What stop_many did, as repair_stop would have done it: the same
+ * errors, details and undoing, in the call's order. */
+static int stop_taken(struct sock_ref *s)
+{
+	int err = s->ahead_err;
+
+	switch (s->ahead) {
+	case AHEAD_NO_BLOCK:
+		return err;
+	case AHEAD_NO_REPAIR:
+		return stop_undo(s, repair_err(err));
+	}
+	s->filter = BLOCK_OURS;
+	s->repair_ok = true;
+	err = hold_add(s);
+	if (err)
+		return stop_undo(s, err);
+	s->stopped_here = true;
+	return 0;
+}
+
 static int repair_stop(struct sock_ref *s)
 {
 	int reuse, err;
+
+	if (s->ahead != AHEAD_NONE)
+		return stop_taken(s);
 
 	err = get_int_once(s, SOL_SOCKET, SO_REUSEADDR, &reuse);
 	if (err)
@@ -179,12 +220,8 @@ static int repair_stop(struct sock_ref *s)
 	err = repair_on(s);
 	if (!err)
 		err = hold_add(s);
-	if (err) {
-		repair_set(s->fd, TCP_REPAIR_OFF_NO_WP);
-		block_remove(s->fd);
-		s->filter = BLOCK_NONE;
-		return err;
-	}
+	if (err)
+		return stop_undo(s, err);
 	s->stopped_here = true;
 	return 0;
 }
@@ -300,6 +337,8 @@ const struct tcpcp_backend backend_repair = {
 	.restore = repair_restore,
 	.commit = repair_commit,
 	.stage_many = repair_stage_many,
+	.stop_many = repair_stop_many,
+	.save_many = repair_save_many,
 	.start_many = repair_start_many,
 	.rebuild_many = repair_rebuild_many,
 };

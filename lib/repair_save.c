@@ -127,12 +127,24 @@ static int peek_queue(int fd, uint32_t len, uint8_t **ret)
 }
 
 /* What the first try at the queues takes from a description of the
- * socket instead of asking it. */
+ * socket instead of asking it; and the queues' bytes themselves where a
+ * batch peeked them (save_many): that try then asks nothing. */
 struct qhint {
 	bool rcv_len, snd_len, seqs;
 	uint32_t inq, outq, notsent; /* SIOCINQ, SIOCOUTQ, SIOCOUTQNSD */
 	uint32_t rcv_nxt, write_seq; /* TCP_QUEUE_SEQ of each queue */
+	bool peeked;
+	uint8_t *rcvq, *sndq; /* malloc'ed; NULL once taken, or empty */
 };
+
+/* The hint's bytes of one queue, now the caller's. */
+static uint8_t *take(uint8_t **p)
+{
+	uint8_t *data = *p;
+
+	*p = NULL;
+	return data;
+}
 
 /* sock_diag's length, as SIOCINQ counts it: without a received FIN. */
 static uint32_t diag_inq(const struct tcp_diag *d, const struct tcpcp_conn *c)
@@ -142,14 +154,17 @@ static uint32_t diag_inq(const struct tcp_diag *d, const struct tcpcp_conn *c)
 	return d->rqueue - (fin && d->rqueue);
 }
 
-static const struct qhint *qhint_of(const struct tcp_diag *d,
-				    const struct snap_rec *r,
-				    const struct tcpcp_conn *c, struct qhint *h)
+static struct qhint *qhint_of(const struct tcp_diag *d,
+			       const struct snap_rec *r,
+			       const struct tcpcp_conn *c, struct qhint *h)
 {
 	memset(h, 0, sizeof(*h));
 	if (r) {
-		*h = (struct qhint){ true, true, true, r->inq, r->outq,
-				     r->notsent, r->rcv_nxt, r->write_seq };
+		*h = (struct qhint){ .rcv_len = true, .snd_len = true,
+				     .seqs = true, .inq = r->inq,
+				     .outq = r->outq, .notsent = r->notsent,
+				     .rcv_nxt = r->rcv_nxt,
+				     .write_seq = r->write_seq };
 		return h;
 	}
 	if (!d)
@@ -175,12 +190,26 @@ static int read_seq(int fd, const struct qhint *h, uint32_t hinted,
  * try, if it still describes the socket; the peek of exactly that many
  * bytes checks them (urgent data, say, makes SIOCINQ count less), and a
  * second try asks the socket itself. */
-static int read_recv_queue(int fd, struct tcpcp_conn *c, const struct qhint *h)
+/* SIOCINQ leaves out a received FIN; rcv_nxt counts it */
+static void set_recv_queue(struct tcpcp_conn *c, uint32_t seq, uint32_t len,
+			   uint8_t *data)
+{
+	c->rcv_nxt = seq;
+	c->rcvq_seq = seq - len - !!(c->fin_flags & TCPCP_SIE_FIN_RCVD);
+	c->rcvq_len = len;
+	c->rcvq = data;
+}
+
+static int read_recv_queue(int fd, struct tcpcp_conn *c, struct qhint *h)
 {
 	uint32_t seq = 0, len = 0;
 	uint8_t *data = NULL;
 	int err, q = TCP_RECV_QUEUE, tries = PEEK_TRIES;
 
+	if (h && h->peeked) {
+		set_recv_queue(c, h->rcv_nxt, h->inq, take(&h->rcvq));
+		return 0;
+	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
 		return -errno;
 	do {
@@ -195,11 +224,7 @@ static int read_recv_queue(int fd, struct tcpcp_conn *c, const struct qhint *h)
 	} while (err == -EBUSY && --tries);
 	if (err)
 		return err;
-	/* SIOCINQ leaves out a received FIN; rcv_nxt counts it */
-	c->rcv_nxt = seq;
-	c->rcvq_seq = seq - len - !!(c->fin_flags & TCPCP_SIE_FIN_RCVD);
-	c->rcvq_len = len;
-	c->rcvq = data;
+	set_recv_queue(c, seq, len, data);
 	return 0;
 }
 
@@ -217,13 +242,31 @@ static int read_out_lens(int fd, const struct qhint *h, uint32_t *len,
 	return err ? err : ioctl_len(fd, SIOCOUTQNSD, unsent);
 }
 
-static int read_send_queue(int fd, struct tcpcp_conn *c, const struct qhint *h)
+/* len and unsent count an unacknowledged FIN (fin), which has no byte */
+static void set_send_queue(struct tcpcp_conn *c, uint32_t seq, uint32_t len,
+			   uint32_t unsent, uint32_t fin, uint8_t *data)
+{
+	c->snd_nxt = seq - unsent;
+	c->sndq_seq = seq - len;
+	c->sndq_len = len - fin;
+	if (fin && !unsent)
+		c->fin_flags |= TCPCP_SIE_FIN_SENT;
+	c->unsent = unsent > fin ? unsent - fin : 0;
+	c->sndq = data;
+}
+
+static int read_send_queue(int fd, struct tcpcp_conn *c, struct qhint *h)
 {
 	uint32_t fin = !!(c->fin_flags & TCPCP_SIE_FIN_QUEUED);
 	uint32_t seq = 0, len = 0, unsent = 0;
 	uint8_t *data = NULL;
 	int err, q = TCP_SEND_QUEUE, tries = PEEK_TRIES;
 
+	if (h && h->peeked) { /* save_peek_lens saw len >= fin */
+		set_send_queue(c, h->write_seq, h->outq, h->notsent, fin,
+			       take(&h->sndq));
+		return 0;
+	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)))
 		return -errno;
 	do {
@@ -239,13 +282,7 @@ static int read_send_queue(int fd, struct tcpcp_conn *c, const struct qhint *h)
 	} while (err == -EBUSY && --tries);
 	if (err)
 		return err;
-	c->snd_nxt = seq - unsent;
-	c->sndq_seq = seq - len;
-	c->sndq_len = len - fin;
-	if (fin && !unsent)
-		c->fin_flags |= TCPCP_SIE_FIN_SENT;
-	c->unsent = unsent > fin ? unsent - fin : 0;
-	c->sndq = data;
+	set_send_queue(c, seq, len, unsent, fin, data);
 	return 0;
 }
 
@@ -347,12 +384,40 @@ static bool saved_reuse(struct sock_ref *s)
 	       (s->filter_flags & BLOCK_REUSEADDR);
 }
 
+int save_peek_lens(const struct sock_ref *s, uint32_t *ret_rcv,
+		   uint32_t *ret_snd)
+{
+	const struct snap_rec *r = snap_now(s);
+	uint32_t fin;
+
+	if (!r)
+		return -EOPNOTSUPP;
+	fin = !!(fins_of_state(r->state) & TCPCP_SIE_FIN_QUEUED);
+	if (r->outq < fin)
+		return -EOPNOTSUPP; /* the first try's -EBUSY */
+	*ret_rcv = r->inq;
+	*ret_snd = r->outq - fin;
+	return 0;
+}
+
+/* What save_many peeked, for the first try: only with the record that
+ * gave its lengths (save_peek_lens). */
+static void take_peeked(struct sock_ref *s, const struct snap_rec *r,
+			struct qhint *h)
+{
+	if (s->peeked && r && h) {
+		h->peeked = true;
+		h->rcvq = take(&s->peek_rcvq);
+		h->sndq = take(&s->peek_sndq);
+	}
+	sock_ref_release(s);
+}
+
 static int save_stopped(struct sock_ref *s, struct tcpcp_conn *c)
 {
 	const struct tcp_diag *d = diag_now(s);
 	const struct snap_rec *r = snap_now(s);
-	const struct qhint *h;
-	struct qhint hint;
+	struct qhint hint, *h;
 	int err, fd = s->fd;
 
 	err = read_info(fd, c, d, r);
@@ -360,6 +425,7 @@ static int save_stopped(struct sock_ref *s, struct tcpcp_conn *c)
 		return err;
 	c->fin_flags = fins_of_state(c->state);
 	h = qhint_of(d, r, c, &hint);
+	take_peeked(s, r, h);
 	err = read_addrs(s, c);
 	if (!err)
 		err = read_recv_queue(fd, c, h);
@@ -371,19 +437,25 @@ static int save_stopped(struct sock_ref *s, struct tcpcp_conn *c)
 		err = read_misc(fd, c, r);
 	if (!err)
 		err = sockopts_save(fd, c, d, r, saved_reuse(s));
+	free(hint.rcvq); /* those not taken */
+	free(hint.sndq);
 	return err;
 }
 
 int repair_save(struct sock_ref *s, struct tcpcp_conn *ret)
 {
 	int err, none = TCP_NO_QUEUE, fd = s->fd;
+	bool peeked = s->peeked && snap_now(s); /* as take_peeked */
 
 	memset(ret, 0, sizeof(*ret));
 	ret->fd = (uint32_t)fd;
 	err = save_stopped(s, ret);
 	/* a queue left selected would turn the program's send() into bytes
-	 * in its own receive queue */
-	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none));
+	 * in its own receive queue; a batch that peeked both queues has
+	 * selected none again already */
+	if (!peeked)
+		setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &none,
+			   sizeof(none));
 	if (err == -EBUSY)
 		detail_set("a queue kept changing while it was read; the stop "
 			   "block is not holding");

@@ -300,6 +300,14 @@ void sock_ref_init(struct sock_ref *s, int fd)
 	s->filter = -1;
 }
 
+void sock_ref_release(struct sock_ref *s)
+{
+	free(s->peek_rcvq);
+	free(s->peek_sndq);
+	s->peek_rcvq = s->peek_sndq = NULL;
+	s->peeked = false;
+}
+
 void sock_ref_of(struct sock_ref *s, const struct tcp_fd *t)
 {
 	sock_ref_init(s, t->fd);

@@ -290,3 +290,15 @@ void uring_prep_send(struct io_uring_sqe *sqe, int fd, const void *buf,
 	sqe->len = len;
 	sqe->msg_flags = (uint32_t)flags;
 }
+
+/* The flags go to sock_recvmsg() as they are (MSG_PEEK included), and a
+ * short read is a success: the caller compares (io_uring/net.c, io_recv). */
+void uring_prep_recv(struct io_uring_sqe *sqe, int fd, void *buf, uint32_t len,
+		     int flags)
+{
+	sqe->opcode = IORING_OP_RECV;
+	sqe->fd = fd;
+	sqe->addr = (uint64_t)(uintptr_t)buf;
+	sqe->len = len;
+	sqe->msg_flags = (uint32_t)flags;
+}

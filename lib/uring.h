@@ -69,6 +69,8 @@ void uring_prep_connect(struct io_uring_sqe *sqe, int fd,
 			const struct sockaddr *sa, socklen_t len);
 void uring_prep_send(struct io_uring_sqe *sqe, int fd, const void *buf,
 		     uint32_t len, int flags);
+void uring_prep_recv(struct io_uring_sqe *sqe, int fd, void *buf, uint32_t len,
+		     int flags);
 void uring_set_data(struct io_uring_sqe *sqe, uint64_t data);
 
 #endif /* TCPCP_URING_H */

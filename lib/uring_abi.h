@@ -8,6 +8,7 @@
  *   - their operands, overlaid on the SQE: level and optname on addr
  *     (offsets 16 and 20), optlen on file_index (44), optval on addr3
  *     (48); cmd_op on the low half of off (8);
+ *   - IORING_OP_RECV (5.6): 27, after SEND 26; its flags on msg_flags;
  *   - IORING_OP_BIND (6.11): 56, after SENDMSG_ZC 48, READ_MULTISHOT,
  *     WAITID, FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAITV, FIXED_FD_INSTALL and
  *     FTRUNCATE; its address on addr, its length on addr2 (off).
@@ -39,5 +40,6 @@
 _Static_assert(sizeof(struct io_uring_sqe) == 64, "a 64-byte SQE");
 _Static_assert(IORING_OP_SOCKET == URING_OP_SOCKET, "IORING_OP_SOCKET");
 _Static_assert(IORING_OP_URING_CMD == URING_OP_URING_CMD, "IORING_OP_URING_CMD");
+_Static_assert(IORING_OP_RECV == 27, "IORING_OP_RECV");
 
 #endif /* TCPCP_URING_ABI_H */
