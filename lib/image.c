@@ -260,7 +260,7 @@ int image_write(const char *path, const struct image *img, char *why,
 	err = enc_build(img, &e, why, why_len);
 	if (err)
 		return err;
-	err = image_file_write(path, e.iov, 4, why, why_len);
+	err = image_file_write(path, e.iov, 4, IMAGE_DURABLE, why, why_len);
 	free(e.recs);
 	return err;
 }
@@ -622,7 +622,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 
 /* Writes the pieces into the new file tmp and makes them durable there. */
 static int write_tmp(char *tmp, const char *dir, const struct iovec *iov,
-		     int iovcnt, char *why, size_t why_len)
+		     int iovcnt, bool durable, char *why, size_t why_len)
 {
 	int fd, i, err = 0;
 
@@ -640,7 +640,7 @@ static int write_tmp(char *tmp, const char *dir, const struct iovec *iov,
 		err = -errno;
 	for (i = 0; !err && i < iovcnt; i++)
 		err = write_all(fd, iov[i].iov_base, iov[i].iov_len);
-	if (!err && fsync(fd))
+	if (!err && durable && fsync(fd))
 		err = -errno;
 	if (close(fd) && !err)
 		err = -errno;
@@ -686,7 +686,7 @@ static int fsync_dir(const char *dir)
 }
 
 int image_file_write(const char *path, const struct iovec *iov, int iovcnt,
-		     char *why, size_t why_len)
+		     unsigned int flags, char *why, size_t why_len)
 {
 	char *tmp, *dir;
 	int err;
@@ -696,14 +696,15 @@ int image_file_write(const char *path, const struct iovec *iov, int iovcnt,
 		say(why, why_len, "%s", strerror(-err));
 		return err;
 	}
-	err = write_tmp(tmp, dir, iov, iovcnt, why, why_len);
+	err = write_tmp(tmp, dir, iov, iovcnt, flags & IMAGE_DURABLE, why,
+			why_len);
 	if (!err && rename(tmp, path)) {
 		err = -errno;
 		say(why, why_len, "cannot rename %s: %s", tmp, strerror(-err));
 		unlink(tmp);
 	}
 	/* the rename itself is durable only once the directory is */
-	if (!err) {
+	if (!err && (flags & IMAGE_DURABLE)) {
 		err = fsync_dir(dir);
 		if (err)
 			say(why, why_len, "cannot fsync %s: %s", dir,

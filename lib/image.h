@@ -133,12 +133,13 @@ void image_free(struct image *img); /* accepts a zeroed or freed image */
 /*
  * The atomic write behind image_write() and image_done_write(): the iovcnt
  * pieces of iov, in order, into a new file "<dir>/.<base>.XXXXXX" (mode
- * 0600), fsync'ed, renamed over path, the directory fsync'ed; the
- * temporary file is removed on any failure.  0 or -errno, with a one-line
- * reason in why.
+ * 0600), renamed over path; with IMAGE_DURABLE, the file is fsync'ed
+ * before the rename and the directory after it.  The temporary file is
+ * removed on any failure.  0 or -errno, with a one-line reason in why.
  */
+#define IMAGE_DURABLE 1u
 int image_file_write(const char *path, const struct iovec *iov, int iovcnt,
-		     char *why, size_t why_len);
+		     unsigned int flags, char *why, size_t why_len);
 
 /*
  * IMAGE.done: the checkpoint's outcome, next to the image, written

@@ -133,7 +133,7 @@ static void mark_used(void)
 		     (unsigned long long)img.created_ns, (int)getpid());
 	used_path(path, sizeof(path));
 	iov = (struct iovec){ text, (size_t)n };
-	err = image_file_write(path, &iov, 1, NULL, 0);
+	err = image_file_write(path, &iov, 1, IMAGE_DURABLE, NULL, 0);
 	if (err)
 		shim_log("cannot write %s (%s): a second restore of %s would "
 			 "not know that its connections have run on",

@@ -48,9 +48,6 @@ static void *worker(void *arg)
 	real()->pthread_sigmask(SIG_SETMASK, &all, NULL);
 	/* a malloc arena of its own before any thread is ever parked */
 	free(malloc(64));
-	/* what the first checkpoint would load on its way (the BPF
-	 * iterator): here, in the background, not in the freeze */
-	tcpcp_prepare();
 	p.fd = fd_move_high(ctl_signalfd());
 	p.events = POLLIN;
 	if (p.fd < 0) {
@@ -118,9 +115,13 @@ static void check_privilege(void)
 			 "CAP_NET_ADMIN)");
 }
 
+/* What the first checkpoint would load on its way (the BPF iterator, some
+ * 60 ms) is loaded here, before main(): not in a freeze, and not beside
+ * the program's threads, whose descriptor numbers the loader's passing
+ * descriptors would push up. */
 static void check_backend(void)
 {
-	if (!tcpcp_backend_name())
+	if (tcpcp_prepare())
 		shim_log("no backend: %s", tcpcp_strerror_detail());
 }
 
