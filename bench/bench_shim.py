@@ -66,6 +66,10 @@ class BenchError(Exception):
     pass
 
 
+# Between a restart and the next checkpoint (see freeze_row).
+SETTLE_S = 0.25
+
+
 def log(msg):
     if verbose:
         sys.stderr.write("[%7.2f] %s\n" % (time.monotonic() - T0, msg))
@@ -570,6 +574,11 @@ def freeze_row(b, n, q, runs, port, profile=None):
                 % (n, gen, row["freeze"][-1], row["bytes"][-1], t_tool * 1e3,
                    t_exit * 1e3, restore_us, back_us, wall * 1e3))
             check_queues(port, n, q, 30)
+            # A restarted server loads the BPF iterator once every
+            # connection is back (some 70 ms); a checkpoint sent while it
+            # does would wait for it.  Servers are not checkpointed that
+            # soon after a restart; this loop would be, every time.
+            time.sleep(SETTLE_S)
             for suffix in ("", ".done"):
                 try:
                     os.unlink(old.image + suffix)
@@ -620,7 +629,8 @@ def freeze_table(b, conns, runs, queued, profile=None):
 freeze: SIGUSR2 to the image durable, IMAGE.done's freeze_us (park, drain,
   stop, get_si, image written and fsync'ed).
 exit: from `tcpcp checkpoint` returning to the old server's exit (IMAGE.done
-  fsync'ed, every socket closed); the restart waits for it.
+  written, every socket closed); the restart waits for it.  Each restarted
+  server is left %.2f s to settle before the next checkpoint.
 restore: the restarted shim's "bind ...: N of N connections restored in X us"
   (set_si + start of every connection, in the program's bind()).
 hand-back: its "every restored connection is back with the program, X us
@@ -630,7 +640,7 @@ launch → back: from spawning `tcpcp run --restore` to that line in the log
   (process start included).
 outage: from spawning `tcpcp checkpoint` to that line; the tool polls for
   IMAGE.done every 10 ms.
-Median [min–max] over the runs.""")
+Median [min–max] over the runs.""" % SETTLE_S)
 
 
 # --- the overhead table ------------------------------------------------------

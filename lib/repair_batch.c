@@ -326,3 +326,19 @@ void batch_reset(struct rebuild_batch *b)
 	b->nsteps = 0;
 	b->last = NULL;
 }
+
+/* A queue() that could not even start a chain in an empty round leaves
+ * that job to the plain way, and the next round begins after it. */
+void batch_rounds(struct rebuild_batch *b, unsigned int n,
+		  const struct batch_jobs *j)
+{
+	unsigned int i, k, next;
+
+	for (i = 0; i < n; i = next > i ? next : i + 1) {
+		next = j->queue(b, j->ctx, i, n);
+		batch_run(b);
+		for (k = i; k < next && k < n; k++)
+			j->judge(b, j->ctx, k);
+		batch_reset(b);
+	}
+}

@@ -80,4 +80,17 @@ int batch_failed(const struct rebuild_batch *b, unsigned int from,
 /* The round is judged: its steps and memory go. */
 void batch_reset(struct rebuild_batch *b);
 
+/* n jobs in as many rounds as the ring needs: queue() queues jobs from i
+ * on and returns the first it left for the next round (n: none); once a
+ * round has run, judge() gets each of its jobs, queued or not. */
+struct batch_jobs {
+	unsigned int (*queue)(struct rebuild_batch *b, void *ctx,
+			      unsigned int i, unsigned int n);
+	void (*judge)(struct rebuild_batch *b, void *ctx, unsigned int k);
+	void *ctx;
+};
+
+void batch_rounds(struct rebuild_batch *b, unsigned int n,
+		  const struct batch_jobs *j);
+
 #endif /* TCPCP_REPAIR_BATCH_H */

@@ -117,36 +117,53 @@ static unsigned int queue_rebuilds(struct rebuild_batch *b,
 
 /* What repair_restore does after the socket calls (the hold, queued) and
  * set_si's rebuild after it (FD_CLOEXEC). */
-static void judge_rebuilds(struct rebuild_batch *b, const struct tcpcp_conn *c,
-			   struct job *jobs, unsigned int from,
-			   unsigned int to, int *ret)
+static void judge_rebuild(struct rebuild_batch *b, const struct tcpcp_conn *c,
+			  struct job *j, int *ret)
 {
-	unsigned int i;
+	int err;
 
-	for (i = from; i < to; i++) {
-		struct job *j = &jobs[i];
-		int err;
+	if (!j->queued)
+		return;
+	j->queued = false;
+	err = batch_failed(b, j->from, j->to) >= 0 ? -EAGAIN : 0;
+	if (!err)
+		err = hold_add(&j->s);
+	if (!err)
+		err = conn_fd_finish(j->s.fd, c);
+	if (err)
+		leave(j); /* rebuilt the plain way, on a new socket */
+	else
+		*ret = j->s.fd;
+}
 
-		if (!j->queued)
-			continue;
-		j->queued = false;
-		err = batch_failed(b, j->from, j->to) >= 0 ? -EAGAIN : 0;
-		if (!err)
-			err = hold_add(&j->s);
-		if (!err)
-			err = conn_fd_finish(j->s.fd, &c[i]);
-		if (err)
-			leave(j); /* rebuilt the plain way, on a new socket */
-		else
-			ret[i] = j->s.fd;
-	}
+struct rebuilds {
+	const struct tcpcp_conn *c;
+	struct job *jobs;
+	int *ret;
+};
+
+static unsigned int rebuilds_queue(struct rebuild_batch *b, void *ctx,
+				   unsigned int i, unsigned int n)
+{
+	struct rebuilds *r = ctx;
+
+	return queue_rebuilds(b, r->c, r->jobs, i, n);
+}
+
+static void rebuilds_judge(struct rebuild_batch *b, void *ctx, unsigned int k)
+{
+	struct rebuilds *r = ctx;
+
+	judge_rebuild(b, &r->c[k], &r->jobs[k], &r->ret[k]);
 }
 
 void repair_rebuild_many(const struct tcpcp_conn *c, unsigned int n, int *ret)
 {
 	struct rebuild_batch b;
+	struct rebuilds r = { c, NULL, ret };
+	const struct batch_jobs bj = { rebuilds_queue, rebuilds_judge, &r };
 	struct job *jobs;
-	unsigned int i, next;
+	unsigned int i;
 
 	for (i = 0; i < n; i++)
 		ret[i] = BACKEND_LEFT;
@@ -157,12 +174,8 @@ void repair_rebuild_many(const struct tcpcp_conn *c, unsigned int n, int *ret)
 		return;
 	}
 	make_sockets(&b, c, n, jobs);
-	for (i = 0; i < n; i = next) {
-		next = queue_rebuilds(&b, c, jobs, i, n);
-		batch_run(&b);
-		judge_rebuilds(&b, c, jobs, i, next, ret);
-		batch_reset(&b);
-	}
+	r.jobs = jobs;
+	batch_rounds(&b, n, &bj);
 	batch_close(&b);
 	free(jobs);
 }
@@ -192,12 +205,39 @@ static unsigned int queue_reads(struct rebuild_batch *b, struct sock_ref **v,
 	return n;
 }
 
+struct reads {
+	struct sock_ref **v;
+	struct filter_read *fr;
+};
+
+static unsigned int reads_queue(struct rebuild_batch *b, void *ctx,
+				unsigned int i, unsigned int n)
+{
+	struct reads *r = ctx;
+
+	return queue_reads(b, r->v, r->fr, i, n);
+}
+
 /* An error is left for stage() to meet again by itself. */
+static void reads_judge(struct rebuild_batch *b, void *ctx, unsigned int k)
+{
+	struct reads *r = ctx;
+	int kind;
+
+	if (r->fr[k].step < 0)
+		return;
+	kind = block_parse(b->steps[r->fr[k].step].res, r->fr[k].prog,
+			   &r->v[k]->filter_flags);
+	if (kind >= 0)
+		r->v[k]->filter = kind;
+}
+
 void repair_stage_many(struct sock_ref **v, unsigned int n)
 {
 	struct rebuild_batch b;
 	struct filter_read *fr;
-	unsigned int i, k, next;
+	struct reads r = { v, NULL };
+	const struct batch_jobs bj = { reads_queue, reads_judge, &r };
 
 	if (!n || !batch_usable() || !(fr = calloc(n, sizeof(*fr))))
 		return;
@@ -205,21 +245,8 @@ void repair_stage_many(struct sock_ref **v, unsigned int n)
 		free(fr);
 		return;
 	}
-	for (i = 0; i < n; i = next > i ? next : i + 1) {
-		next = queue_reads(&b, v, fr, i, n);
-		batch_run(&b);
-		for (k = i; k < next; k++) {
-			int kind;
-
-			if (fr[k].step < 0)
-				continue;
-			kind = block_parse(b.steps[fr[k].step].res, fr[k].prog,
-					   &v[k]->filter_flags);
-			if (kind >= 0)
-				v[k]->filter = kind;
-		}
-		batch_reset(&b);
-	}
+	r.fr = fr;
+	batch_rounds(&b, n, &bj);
 	batch_close(&b);
 	free(fr);
 }
@@ -305,12 +332,36 @@ static unsigned int queue_starts(struct rebuild_batch *b, struct sock_ref **v,
 	return n;
 }
 
+struct starts {
+	struct sock_ref **v;
+	struct job *jobs;
+	bool probe;
+	int *ret;
+};
+
+static unsigned int starts_queue(struct rebuild_batch *b, void *ctx,
+				 unsigned int i, unsigned int n)
+{
+	struct starts *s = ctx;
+
+	return queue_starts(b, s->v, s->jobs, i, n, s->probe, s->ret);
+}
+
+static void starts_judge(struct rebuild_batch *b, void *ctx, unsigned int k)
+{
+	struct starts *s = ctx;
+
+	if (s->jobs[k].queued)
+		s->ret[k] = judge_start(b, s->v[k], &s->jobs[k], s->probe);
+}
+
 int repair_start_many(struct sock_ref **v, unsigned int n, bool probe,
 		      int *ret)
 {
 	struct rebuild_batch b;
+	struct starts s = { v, NULL, probe, ret };
+	const struct batch_jobs bj = { starts_queue, starts_judge, &s };
 	struct job *jobs;
-	unsigned int i, k, next;
 
 	if (!batch_usable() || !(jobs = calloc(n ? n : 1, sizeof(*jobs))))
 		return -EOPNOTSUPP;
@@ -318,14 +369,8 @@ int repair_start_many(struct sock_ref **v, unsigned int n, bool probe,
 		free(jobs);
 		return -EOPNOTSUPP;
 	}
-	for (i = 0; i < n; i = next) {
-		next = queue_starts(&b, v, jobs, i, n, probe, ret);
-		batch_run(&b);
-		for (k = i; k < next; k++)
-			if (jobs[k].queued)
-				ret[k] = judge_start(&b, v[k], &jobs[k], probe);
-		batch_reset(&b);
-	}
+	s.jobs = jobs;
+	batch_rounds(&b, n, &bj);
 	batch_close(&b);
 	free(jobs);
 	return 0;

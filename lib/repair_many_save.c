@@ -145,11 +145,33 @@ static void judge_save(const struct rebuild_batch *b, struct sock_ref *s,
 	j->rcvq = j->sndq = NULL;
 }
 
+struct saves {
+	struct sock_ref **v;
+	struct save_job *jobs;
+};
+
+static unsigned int saves_queue(struct rebuild_batch *b, void *ctx,
+				unsigned int i, unsigned int n)
+{
+	struct saves *s = ctx;
+
+	return queue_saves(b, s->v, s->jobs, i, n);
+}
+
+static void saves_judge(struct rebuild_batch *b, void *ctx, unsigned int k)
+{
+	struct saves *s = ctx;
+
+	if (s->jobs[k].queued)
+		judge_save(b, s->v[k], &s->jobs[k]);
+}
+
 void repair_save_many(struct sock_ref **v, unsigned int n)
 {
 	struct rebuild_batch b;
+	struct saves s = { v, NULL };
+	const struct batch_jobs bj = { saves_queue, saves_judge, &s };
 	struct save_job *jobs;
-	unsigned int i, k, next;
 
 	if (!n || !batch_usable() || !(jobs = calloc(n, sizeof(*jobs))))
 		return;
@@ -157,14 +179,8 @@ void repair_save_many(struct sock_ref **v, unsigned int n)
 		free(jobs);
 		return;
 	}
-	for (i = 0; i < n; i = next) {
-		next = queue_saves(&b, v, jobs, i, n);
-		batch_run(&b);
-		for (k = i; k < next; k++)
-			if (jobs[k].queued)
-				judge_save(&b, v[k], &jobs[k]);
-		batch_reset(&b);
-	}
+	s.jobs = jobs;
+	batch_rounds(&b, n, &bj);
 	batch_close(&b);
 	free(jobs);
 }

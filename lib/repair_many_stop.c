@@ -182,11 +182,33 @@ static void read_after(struct sock_ref **v, const struct stop_job *jobs,
 	free(r);
 }
 
+struct stops {
+	struct sock_ref **v;
+	struct stop_job *jobs;
+};
+
+static unsigned int stops_queue(struct rebuild_batch *b, void *ctx,
+				unsigned int i, unsigned int n)
+{
+	struct stops *s = ctx;
+
+	return queue_stops(b, s->v, s->jobs, i, n);
+}
+
+static void stops_judge(struct rebuild_batch *b, void *ctx, unsigned int k)
+{
+	struct stops *s = ctx;
+
+	if (s->jobs[k].queued)
+		judge_stop(b, s->v[k], &s->jobs[k]);
+}
+
 void repair_stop_many(struct sock_ref **v, unsigned int n)
 {
 	struct rebuild_batch b;
+	struct stops s = { v, NULL };
+	const struct batch_jobs bj = { stops_queue, stops_judge, &s };
 	struct stop_job *jobs;
-	unsigned int i, k, next;
 
 	if (!n || !batch_usable() || !(jobs = calloc(n, sizeof(*jobs))))
 		return;
@@ -194,14 +216,8 @@ void repair_stop_many(struct sock_ref **v, unsigned int n)
 		free(jobs);
 		return;
 	}
-	for (i = 0; i < n; i = next) {
-		next = queue_stops(&b, v, jobs, i, n);
-		batch_run(&b);
-		for (k = i; k < next; k++)
-			if (jobs[k].queued)
-				judge_stop(&b, v[k], &jobs[k]);
-		batch_reset(&b);
-	}
+	s.jobs = jobs;
+	batch_rounds(&b, n, &bj);
 	batch_close(&b);
 	read_after(v, jobs, n);
 	free(jobs);

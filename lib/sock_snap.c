@@ -44,6 +44,7 @@ extern unsigned int snap_hz;
  */
 static struct {
 	pthread_once_t once;
+	bool loaded; /* load() is over, and it worked */
 	int err;
 	int prog_fd;
 	int link_fd;
@@ -226,6 +227,7 @@ static void load(void)
 		unload();
 		ld.err = -ENOSYS;
 	}
+	__atomic_store_n(&ld.loaded, !err, __ATOMIC_RELEASE);
 	libbpf_set_print(was);
 }
 
@@ -266,4 +268,9 @@ void snap_prepare(void)
 
 	if (!accel_allowed(&accel) && (accel & ACCEL_BPF))
 		pthread_once(&ld.once, load);
+}
+
+bool snap_loaded(void)
+{
+	return __atomic_load_n(&ld.loaded, __ATOMIC_ACQUIRE);
 }

@@ -11,6 +11,7 @@
 #define TCPCP_SOCK_SNAP_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/types.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -21,6 +22,8 @@
 /* A malloc'ed array of records, one per descriptor, or -errno (-ENOSYS:
  * not here, not allowed, or failed to load). */
 int snap_take(struct snap_rec **ret, unsigned int *ret_n);
+/* The iterator is loaded and working in this process. */
+bool snap_loaded(void);
 /* Loads the iterator now, if TCPCP_ACCEL allows it: the first snap_take
  * then costs no more than the others. */
 void snap_prepare(void);
@@ -30,6 +33,11 @@ static inline int snap_take(struct snap_rec **ret, unsigned int *ret_n)
 	(void)ret;
 	(void)ret_n;
 	return -ENOSYS;
+}
+
+static inline bool snap_loaded(void)
+{
+	return false;
 }
 
 static inline void snap_prepare(void)

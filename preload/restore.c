@@ -45,6 +45,7 @@ static struct image img;
 static struct claim *claims;
 static unsigned int n_claims;
 static unsigned int n_left; /* UNCLAIMED */
+static unsigned int n_rebuilding; /* claimed, being rebuilt */
 static uint64_t deadline_ms;
 /* Set while this thread is inside libtcpcp: the library's own bind() and
  * connect() of a rebuilt socket come through the shim's interposers and
@@ -56,6 +57,13 @@ static pthread_mutex_t restore_lock = PTHREAD_MUTEX_INITIALIZER;
 bool restore_pending(void)
 {
 	return __atomic_load_n(&n_left, __ATOMIC_RELAXED) > 0 && !in_lib;
+}
+
+bool restore_settled(void)
+{
+	return !__atomic_load_n(&n_left, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&n_rebuilding, __ATOMIC_RELAXED) &&
+	       !handback_total();
 }
 
 static void conn_addr(const struct tcpcp_conn *c, bool local,
@@ -320,6 +328,7 @@ static void rebuild(const unsigned int *idx, unsigned int n, int *ret_fds)
 		if (ret_fds[i] >= 0)
 			mark_used();
 	}
+	__atomic_sub_fetch(&n_rebuilding, n, __ATOMIC_RELAXED);
 }
 
 /* Marks and collects the unclaimed claims that match; how many. */
@@ -332,6 +341,8 @@ static unsigned int pick(bool (*match)(const struct claim *, const void *),
 		if (claims[i].state == UNCLAIMED && match(&claims[i], arg)) {
 			idx[n++] = i;
 			claims[i].state = CLAIMED;
+			/* rebuilding before unclaimed: never both 0 between */
+			__atomic_add_fetch(&n_rebuilding, 1, __ATOMIC_RELAXED);
 			__atomic_sub_fetch(&n_left, 1, __ATOMIC_RELAXED);
 		}
 	return n;

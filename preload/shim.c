@@ -35,6 +35,36 @@ uint64_t shim_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * What the first checkpoint would load on its way (the BPF iterator, some
+ * 60 ms) is loaded ahead.  A fresh start loads it in the constructor,
+ * before main(): not in a freeze, and not beside the program's threads,
+ * whose descriptor numbers the loader's passing descriptors would push
+ * up.  A restart that restores connections must not make its clients
+ * wait for it: there the worker loads it once every connection is back
+ * or given up.
+ */
+static bool prepared;
+
+static void prepare(void)
+{
+	if (!prepared && restore_settled()) {
+		tcpcp_prepare();
+		prepared = true;
+	}
+}
+
+/* How long the worker may wait: until the next claim deadline, and while
+ * the restore holds the preparation back, a tenth of a second. */
+static int worker_timeout(void)
+{
+	int timeout = restore_expire();
+
+	if (!prepared && (timeout < 0 || timeout > 100))
+		timeout = 100;
+	return timeout;
+}
+
 static void *worker(void *arg)
 {
 	struct signalfd_siginfo si;
@@ -56,7 +86,8 @@ static void *worker(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		timeout = restore_expire();
+		prepare();
+		timeout = worker_timeout();
 		if (real()->poll(&p, 1, timeout) <= 0)
 			continue;
 		if (p.revents & POLLNVAL) {
@@ -115,13 +146,9 @@ static void check_privilege(void)
 			 "CAP_NET_ADMIN)");
 }
 
-/* What the first checkpoint would load on its way (the BPF iterator, some
- * 60 ms) is loaded here, before main(): not in a freeze, and not beside
- * the program's threads, whose descriptor numbers the loader's passing
- * descriptors would push up. */
 static void check_backend(void)
 {
-	if (tcpcp_prepare())
+	if (!tcpcp_backend_name())
 		shim_log("no backend: %s", tcpcp_strerror_detail());
 }
 
@@ -238,6 +265,7 @@ __attribute__((constructor)) static void shim_init(void)
 	check_privilege();
 	check_backend();
 	restore_load();
+	prepare();
 	if (shim_cfg.restore_fd && restore_pending())
 		restore_at_start();
 	start_worker();

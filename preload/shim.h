@@ -169,6 +169,9 @@ void checkpoint_run(uint64_t signal_ns);
 void restore_load(void);       /* constructor: read and check the image */
 void restore_at_start(void);   /* constructor, TCPCP_RESTORE_FD=1 */
 bool restore_pending(void); /* connections not yet claimed */
+/* every connection of the image claimed and rebuilt (or given up), and
+ * every rebuilt one accepted by the program */
+bool restore_settled(void);
 /* bind(): restores the connections of a listener at sa */
 void restore_on_bind(int fd, const struct sockaddr *sa, socklen_t len);
 /* connect(): true if fd became the restored connection to sa */

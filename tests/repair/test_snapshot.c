@@ -37,6 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "accel_probe.h"
 #include "si_codec.h"
 #include "tcpcp.h"
 #include "tcpcp_si.h"
@@ -243,24 +244,7 @@ static void stop_all(int dummy)
  * descriptor, or -1. */
 static int link_fd(void)
 {
-	char path[300], target[64];
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int found = -1;
-	ssize_t n;
-
-	cr_assert_not_null(d);
-	while (found < 0 && (de = readdir(d))) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		n = readlink(path, target, sizeof(target) - 1);
-		if (n > 0) {
-			target[n] = '\0';
-			if (!strcmp(target, "anon_inode:bpf_link"))
-				found = atoi(de->d_name);
-		}
-	}
-	closedir(d);
-	return found;
+	return accel_fd_linked_to("anon_inode:bpf_link");
 }
 
 static bool iterator_loaded(void)
@@ -428,74 +412,17 @@ Test(snapshot, survives_its_descriptor_taken)
 
 /* --- TCPCP_ACCEL=auto: the io_uring batches --- */
 
-static void got(void *ctx, uint64_t data, int res)
-{
-	(void)data;
-	*(int *)ctx = res;
-}
-
-/* What the library asks of the kernel before it batches
- * (repair_batch.c): the opcodes, and a TCP-level socket command. */
-static bool uring_usable(char *why, size_t len)
-{
-	static const uint8_t ops[] = { URING_OP_SOCKET, URING_OP_URING_CMD,
-				       URING_OP_BIND, IORING_OP_CONNECT,
-				       IORING_OP_SEND, IORING_OP_RECV };
-	struct io_uring_sqe *sqe;
-	struct uring u;
-	int err = uring_open(&u, 4), fd, one = 1, res = -EIO;
-
-	if (err) {
-		snprintf(why, len, "io_uring_setup: %s", strerror(-err));
-		return false;
-	}
-	if (uring_has_ops(&u, ops, sizeof(ops))) {
-		uring_close(&u);
-		snprintf(why, len, "no IORING_OP_BIND or socket opcodes "
-				   "(Linux 6.11 needed)");
-		return false;
-	}
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sqe = uring_sqe(&u);
-	uring_prep_setsockopt(sqe, fd, IPPROTO_TCP, TCP_NODELAY, &one,
-			      sizeof(one));
-	err = uring_run(&u, got, &res);
-	uring_close(&u);
-	close(fd);
-	if (err || res)
-		snprintf(why, len, "TCP-level setsockopt in io_uring: %s "
-				   "(Linux 6.7 needed)", strerror(-(err ? err : res)));
-	return !err && !res;
-}
-
 static void skip_without_batch(void)
 {
 	char why[200];
 
-	if (!uring_usable(why, sizeof(why)))
+	if (!accel_uring_usable(why, sizeof(why)))
 		cr_skip_test("the batched save cannot run here: %s", why);
 }
 
 static bool has_ring(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	bool found = false;
-
-	cr_assert_not_null(d);
-	while (!found && (de = readdir(d))) {
-		char path[300], target[64];
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		n = readlink(path, target, sizeof(target) - 1);
-		if (n > 0) {
-			target[n] = '\0';
-			found = strstr(target, "io_uring") != NULL;
-		}
-	}
-	closedir(d);
-	return found;
+	return accel_fd_linked_to("io_uring") >= 0;
 }
 
 static int get_int(int fd, int level, int name)
@@ -777,7 +704,7 @@ Test(snapshot, batched_stop_races_disconnects, .timeout = 240)
 		start_round(c, NRACE, dummy, res, dead);
 	}
 	pthread_join(t, NULL);
-	cr_expect(has_ring(), "TCPCP_ACCEL=auto made no io_uring");
+	cr_expect(has_ring(), "TCPCP_ACCEL=bpf,uring made no io_uring");
 	cr_expect_gt(untouched, 0, "no socket was disconnected first");
 	end_peers(child);
 }

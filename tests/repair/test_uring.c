@@ -21,90 +21,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accel_probe.h"
 #include "server.h"
 #include "tcpcp.h"
 #include "testnet.h"
 #include "uring.h"
 #include "uring_abi.h"
 
-static void got(void *ctx, uint64_t data, int res)
-{
-	(void)data;
-	*(int *)ctx = res;
-}
-
-static int set_nodelay(struct uring *u, int fd)
-{
-	struct io_uring_sqe *sqe = uring_sqe(u);
-	int one = 1, res = -EIO, err;
-
-	uring_prep_setsockopt(sqe, fd, IPPROTO_TCP, TCP_NODELAY, &one,
-			      sizeof(one));
-	err = uring_run(u, got, &res);
-	return err ? err : res;
-}
-
-/* What the library asks of the kernel before it batches (repair_batch.c):
- * the opcodes, and a TCP-level socket command that works. */
-static bool uring_usable(char *why, size_t len)
-{
-	static const uint8_t ops[] = { URING_OP_SOCKET, URING_OP_URING_CMD,
-				       URING_OP_BIND, IORING_OP_CONNECT,
-				       IORING_OP_SEND };
-	struct uring u;
-	int err = uring_open(&u, 4), fd;
-
-	if (err) {
-		snprintf(why, len, "io_uring_setup: %s", strerror(-err));
-		return false;
-	}
-	if (uring_has_ops(&u, ops, sizeof(ops))) {
-		uring_close(&u);
-		snprintf(why, len, "no IORING_OP_BIND or socket opcodes "
-				   "(Linux 6.11 needed)");
-		return false;
-	}
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	err = fd < 0 ? -errno : set_nodelay(&u, fd);
-	uring_close(&u);
-	close(fd);
-	if (err)
-		snprintf(why, len, "TCP-level setsockopt in io_uring: %s "
-				   "(Linux 6.7 needed)", strerror(-err));
-	return !err;
-}
-
 static void skip_without_uring(void)
 {
 	char why[200];
 
-	if (!uring_usable(why, sizeof(why)))
+	if (!accel_uring_usable(why, sizeof(why)))
 		cr_skip_test("the batched restore cannot run here: %s", why);
 }
 
-/* The library's ring is the process's, kept open once it was made: its
- * descriptor, or -1. */
+/* The library's ring is the process's, kept open once it was made. */
 static int ring_fd(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int found = -1;
-
-	cr_assert_not_null(d);
-	while (found < 0 && (de = readdir(d))) {
-		char path[300], link[64];
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n > 0) {
-			link[n] = 0;
-			if (strstr(link, "io_uring"))
-				found = atoi(de->d_name);
-		}
-	}
-	closedir(d);
-	return found;
+	return accel_fd_linked_to("io_uring");
 }
 
 static bool has_ring(void)
