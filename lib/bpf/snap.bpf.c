@@ -9,10 +9,19 @@
  *
  * No vmlinux.h: the structures below declare only the fields read, and
  * CO-RE moves every access to where the running kernel's BTF has it.
- * Scalars go through BPF_CORE_READ_BITFIELD_PROBED, which takes the
- * kernel's size, sign and bit position, so that a field that is a bitfield
- * on one kernel and a byte on another (sk_userlocks, ipv6 pmtudisc) reads
- * the same.
+ *
+ * Speed: each bpf_probe_read_kernel() is a helper call, with its checks,
+ * and reading a socket that way took some ninety.  So the program reads
+ * through pointers the verifier knows the BTF type of (the iterator's
+ * task and file, and what bpf_sock_from_file(), bpf_skc_to_tcp_sock()
+ * and the pointer fields of these lead to) with plain loads, which the
+ * verifier turns into loads guarded by an exception table entry, a few
+ * instructions each.  Scalars go through BPF_CORE_READ_BITFIELD, which
+ * loads with the kernel's size and then shifts with its sign and bit
+ * position, so that a field that is a bitfield on one kernel and a byte
+ * on another (sk_userlocks, ipv6 pmtudisc) reads the same.  What has no
+ * BTF type to load through (the close-on-exec bitmap, a filter's
+ * instructions) is still copied with bpf_probe_read_kernel().
  */
 typedef unsigned char __u8;
 typedef unsigned short __u16;
@@ -32,14 +41,12 @@ typedef __u32 __wsum;
 #include "snap_rec.h"
 
 #define CORE __attribute__((preserve_access_index))
-#define RD(p, f) BPF_CORE_READ_BITFIELD_PROBED(p, f)
+#define RD(p, f) BPF_CORE_READ_BITFIELD(p, f)
 
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_STREAM 1
 #define IPPROTO_TCP 6
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 
 /* include/net/tcp_states.h: a uapi-stable numbering */
 enum {
@@ -82,6 +89,7 @@ enum sock_flags {
 	SOCK_LINGER,
 };
 
+/* only its address is taken: the 16 bytes are loaded as two words */
 struct in6_addr {
 	__u8 s6_addr[16];
 } CORE;
@@ -206,18 +214,15 @@ struct tcp_sock {
 } CORE;
 
 struct inode {
-	unsigned short i_mode;
 	unsigned long i_ino;
 } CORE;
 
 struct file {
 	struct inode *f_inode;
 	unsigned int f_flags;
-	void *private_data;
 } CORE;
 
 struct socket {
-	struct file *file;
 	struct sock *sk;
 } CORE;
 
@@ -246,7 +251,8 @@ struct bpf_iter__task_file {
 	struct file *file;
 } CORE;
 
-char LICENSE[] SEC("license") = "GPL"; /* bpf_probe_read_kernel */
+/* bpf_probe_read_kernel(), bpf_get_current_task_btf() */
+char LICENSE[] SEC("license") = "GPL";
 
 static __always_inline int before(__u32 a, __u32 b)
 {
@@ -255,15 +261,33 @@ static __always_inline int before(__u32 a, __u32 b)
 
 static __always_inline int sk_flag(struct sock *sk, int bit)
 {
-	unsigned long f = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	unsigned long f = sk->__sk_common.skc_flags;
 
 	return (f >> bit) & 1;
 }
 
-/* FD_CLOEXEC: the bit in the descriptor table of the task iterated. */
+/*
+ * 16 bytes from a kernel array of bytes (an address, a name): the
+ * verifier allows a word load anywhere inside an array of scalars.
+ */
+static __always_inline void copy16(void *dst, const void *src)
+{
+	const __u64 *s = src;
+	__u64 w[2];
+
+	w[0] = s[0];
+	w[1] = s[1];
+	__builtin_memcpy(dst, w, sizeof(w));
+}
+
+/*
+ * FD_CLOEXEC: the bit in the descriptor table of the task iterated.  The
+ * bitmap is an unsigned long *, which the verifier loads as a number, not
+ * as a pointer it lets the program load through: the word is copied.
+ */
 static __always_inline __u8 fd_cloexec(struct task_struct *task, __u32 fd)
 {
-	unsigned long *bits = BPF_CORE_READ(task, files, fdt, close_on_exec);
+	unsigned long *bits = task->files->fdt->close_on_exec;
 	unsigned long word = 0;
 
 	bpf_probe_read_kernel(&word, sizeof(word), bits + fd / 64);
@@ -278,30 +302,37 @@ static __always_inline void read_addrs(struct sock *sk, struct snap_rec *r)
 	r->lport = RD(inet, inet_sport);
 	r->pport = RD(sk, __sk_common.skc_dport);
 	if (r->family == AF_INET) {
-		bpf_core_read(r->local, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(r->peer, 4, &sk->__sk_common.skc_daddr);
+		__be32 a = sk->__sk_common.skc_rcv_saddr;
+		__be32 p = sk->__sk_common.skc_daddr;
+
+		__builtin_memcpy(r->local, &a, sizeof(a));
+		__builtin_memcpy(r->peer, &p, sizeof(p));
 		return;
 	}
-	bpf_core_read(r->local, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-	bpf_core_read(r->peer, 16, &sk->__sk_common.skc_v6_daddr);
+	copy16(r->local, &sk->__sk_common.skc_v6_rcv_saddr);
+	copy16(r->peer, &sk->__sk_common.skc_v6_daddr);
 }
 
-/* sk_get_filter(): the program as it was attached, if it was classic. */
+/*
+ * sk_get_filter(): the program as it was attached, if it was classic.
+ * BTF types fp->filter as one struct sock_filter, so the verifier would
+ * refuse loads past the first: the six are copied.
+ */
 static __always_inline void read_filter(struct sock *sk, struct snap_rec *r)
 {
-	struct sk_filter *f = BPF_CORE_READ(sk, sk_filter);
+	struct sk_filter *f = sk->sk_filter;
 	struct sock_fprog_kern *fp;
 
 	if (!f)
 		return;
-	fp = BPF_CORE_READ(f, prog, orig_prog);
+	fp = f->prog->orig_prog;
 	r->filter_state = fp ? SNAP_FILTER_CLASSIC : SNAP_FILTER_EBPF;
 	if (!fp)
 		return;
 	r->filter_len = RD(fp, len);
 	if (r->filter_len == SNAP_FILTER_INSNS)
 		bpf_probe_read_kernel(r->filter, sizeof(r->filter),
-				      BPF_CORE_READ(fp, filter));
+				      fp->filter);
 }
 
 /* sk_getsockopt() */
@@ -336,11 +367,11 @@ static __always_inline void read_ip(struct sock *sk, struct net *net,
 		r->ttl = ttl;
 		r->tos = RD(inet, tos);
 		r->pmtudisc = RD(inet, pmtudisc);
-		if (BPF_CORE_READ(inet, inet_opt))
+		if (inet->inet_opt)
 			r->flags |= SNAP_ASK_IPOPT;
 		return;
 	}
-	np = BPF_CORE_READ(inet, pinet6);
+	np = inet->pinet6;
 	if (!np) {
 		r->flags &= ~SNAP_EXACT;
 		return;
@@ -427,7 +458,7 @@ static __always_inline void read_tcp(struct sock *sk, struct net *net,
 {
 	struct tcp_sock *tp = (void *)sk;
 	struct inet_connection_sock *icsk = (void *)sk;
-	struct tcp_congestion_ops *ca = BPF_CORE_READ(icsk, icsk_ca_ops);
+	struct tcp_congestion_ops *ca = icsk->icsk_ca_ops;
 	__u32 nonagle = RD(tp, nonagle);
 
 	r->maxseg = RD(tp, mss_cache);
@@ -446,33 +477,35 @@ static __always_inline void read_tcp(struct sock *sk, struct net *net,
 		r->keepcnt = RD(net, ipv4.sysctl_tcp_keepalive_probes);
 	r->user_timeout = RD(icsk, icsk_user_timeout);
 	r->notsent_lowat = RD(tp, notsent_lowat);
-	bpf_core_read(r->cong, sizeof(r->cong), &ca->name);
+	if (ca) /* as the copy of a NULL's name did: zeros */
+		copy16(r->cong, ca->name);
 	read_info(tp, r);
 	read_queues(sk, tp, r);
 	read_timestamp(tp, r);
 }
 
-/* A socket, of TCP (what answers TCP_INFO and says IPPROTO_TCP to
- * SO_PROTOCOL), or NULL. */
-static __always_inline struct sock *tcp_of(struct file *file)
+/*
+ * A socket, of TCP (what answers TCP_INFO and says IPPROTO_TCP to
+ * SO_PROTOCOL), or NULL.  bpf_sock_from_file() knows a socket by its
+ * file operations; bpf_skc_to_tcp_sock() then gives the verifier the
+ * type that lets the tcp_sock's fields (past struct sock) be loaded.
+ */
+static __always_inline struct tcp_sock *tcp_of(struct file *file)
 {
-	struct socket *sock;
+	struct socket *sock = bpf_sock_from_file(file);
 	struct sock *sk;
 	__u16 family;
 
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	if (!sock)
 		return 0;
-	sock = BPF_CORE_READ(file, private_data);
-	if (!sock || BPF_CORE_READ(sock, file) != file)
-		return 0;
-	sk = BPF_CORE_READ(sock, sk);
+	sk = sock->sk;
 	if (!sk)
 		return 0;
 	family = RD(sk, __sk_common.skc_family);
 	if ((family != AF_INET && family != AF_INET6) ||
 	    RD(sk, sk_type) != SOCK_STREAM || RD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	return sk;
+	return bpf_skc_to_tcp_sock(sk);
 }
 
 SEC("iter/task_file")
@@ -480,6 +513,7 @@ int snap_sockets(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
+	struct tcp_sock *tp;
 	struct snap_rec r;
 	struct net *net;
 	struct sock *sk;
@@ -487,25 +521,30 @@ int snap_sockets(struct bpf_iter__task_file *ctx)
 	if (!task || !file)
 		return 0;
 	/* only the descriptors the caller's own numbers refer to */
-	if (BPF_CORE_READ(task, files) !=
-	    BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), files))
+	if (task->files != bpf_get_current_task_btf()->files)
 		return 0;
-	sk = tcp_of(file);
-	if (!sk)
+	tp = tcp_of(file);
+	if (!tp)
 		return 0;
+	/*
+	 * The verifier types the register by what bpf_skc_to_tcp_sock()
+	 * returned, whatever the C cast: through it, the loads of sock,
+	 * inet_sock and tcp_sock fields alike are within the type.
+	 */
+	sk = (struct sock *)tp;
 	__builtin_memset(&r, 0, sizeof(r));
 	r.fd = ctx->fd;
-	r.ino = BPF_CORE_READ(file, f_inode, i_ino);
-	r.f_flags = BPF_CORE_READ(file, f_flags);
+	r.ino = file->f_inode->i_ino;
+	r.f_flags = file->f_flags;
 	r.cloexec = fd_cloexec(task, r.fd);
 	r.family = RD(sk, __sk_common.skc_family);
 	r.state = RD(sk, __sk_common.skc_state);
-	r.repair = RD((struct tcp_sock *)sk, repair);
+	r.repair = RD(tp, repair);
 	read_addrs(sk, &r);
 	read_socket(sk, &r);
 	if ((1 << r.state) & CONNECTED) {
 		r.flags |= SNAP_EXACT;
-		net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+		net = sk->__sk_common.skc_net.net;
 		read_ip(sk, net, &r);
 		read_tcp(sk, net, &r);
 	}
