@@ -342,3 +342,14 @@ void batch_rounds(struct rebuild_batch *b, unsigned int n,
 		batch_reset(b);
 	}
 }
+
+int batch_jobs_run(unsigned int n, const struct batch_jobs *j)
+{
+	struct rebuild_batch b;
+
+	if (batch_open(&b))
+		return -ENOSYS;
+	batch_rounds(&b, n, j);
+	batch_close(&b);
+	return 0;
+}

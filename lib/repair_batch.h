@@ -92,5 +92,8 @@ struct batch_jobs {
 
 void batch_rounds(struct rebuild_batch *b, unsigned int n,
 		  const struct batch_jobs *j);
+/* batch_rounds on a batch of its own; -ENOSYS where none can be opened
+ * (nothing was done). */
+int batch_jobs_run(unsigned int n, const struct batch_jobs *j);
 
 #endif /* TCPCP_REPAIR_BATCH_H */

@@ -234,21 +234,13 @@ static void reads_judge(struct rebuild_batch *b, void *ctx, unsigned int k)
 
 void repair_stage_many(struct sock_ref **v, unsigned int n)
 {
-	struct rebuild_batch b;
-	struct filter_read *fr;
 	struct reads r = { v, NULL };
 	const struct batch_jobs bj = { reads_queue, reads_judge, &r };
 
-	if (!n || !batch_usable() || !(fr = calloc(n, sizeof(*fr))))
+	if (!n || !batch_usable() || !(r.fr = calloc(n, sizeof(*r.fr))))
 		return;
-	if (batch_open(&b)) {
-		free(fr);
-		return;
-	}
-	r.fr = fr;
-	batch_rounds(&b, n, &bj);
-	batch_close(&b);
-	free(fr);
+	batch_jobs_run(n, &bj);
+	free(r.fr);
 }
 
 /* leave_repair's socket calls and repair_start's SO_REUSEADDR. */
@@ -358,20 +350,13 @@ static void starts_judge(struct rebuild_batch *b, void *ctx, unsigned int k)
 int repair_start_many(struct sock_ref **v, unsigned int n, bool probe,
 		      int *ret)
 {
-	struct rebuild_batch b;
 	struct starts s = { v, NULL, probe, ret };
 	const struct batch_jobs bj = { starts_queue, starts_judge, &s };
-	struct job *jobs;
+	int err;
 
-	if (!batch_usable() || !(jobs = calloc(n ? n : 1, sizeof(*jobs))))
+	if (!batch_usable() || !(s.jobs = calloc(n ? n : 1, sizeof(*s.jobs))))
 		return -EOPNOTSUPP;
-	if (batch_open(&b)) {
-		free(jobs);
-		return -EOPNOTSUPP;
-	}
-	s.jobs = jobs;
-	batch_rounds(&b, n, &bj);
-	batch_close(&b);
-	free(jobs);
-	return 0;
+	err = batch_jobs_run(n, &bj) ? -EOPNOTSUPP : 0;
+	free(s.jobs);
+	return err;
 }

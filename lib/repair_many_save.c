@@ -168,19 +168,11 @@ static void saves_judge(struct rebuild_batch *b, void *ctx, unsigned int k)
 
 void repair_save_many(struct sock_ref **v, unsigned int n)
 {
-	struct rebuild_batch b;
 	struct saves s = { v, NULL };
 	const struct batch_jobs bj = { saves_queue, saves_judge, &s };
-	struct save_job *jobs;
 
-	if (!n || !batch_usable() || !(jobs = calloc(n, sizeof(*jobs))))
+	if (!n || !batch_usable() || !(s.jobs = calloc(n, sizeof(*s.jobs))))
 		return;
-	if (batch_open(&b)) {
-		free(jobs);
-		return;
-	}
-	s.jobs = jobs;
-	batch_rounds(&b, n, &bj);
-	batch_close(&b);
-	free(jobs);
+	batch_jobs_run(n, &bj);
+	free(s.jobs);
 }

@@ -205,20 +205,12 @@ static void stops_judge(struct rebuild_batch *b, void *ctx, unsigned int k)
 
 void repair_stop_many(struct sock_ref **v, unsigned int n)
 {
-	struct rebuild_batch b;
 	struct stops s = { v, NULL };
 	const struct batch_jobs bj = { stops_queue, stops_judge, &s };
-	struct stop_job *jobs;
 
-	if (!n || !batch_usable() || !(jobs = calloc(n, sizeof(*jobs))))
+	if (!n || !batch_usable() || !(s.jobs = calloc(n, sizeof(*s.jobs))))
 		return;
-	if (batch_open(&b)) {
-		free(jobs);
-		return;
-	}
-	s.jobs = jobs;
-	batch_rounds(&b, n, &bj);
-	batch_close(&b);
-	read_after(v, jobs, n);
-	free(jobs);
+	if (!batch_jobs_run(n, &bj))
+		read_after(v, s.jobs, n);
+	free(s.jobs);
 }
