@@ -186,10 +186,6 @@ static int read_seq(int fd, const struct qhint *h, uint32_t hinted,
 	return 0;
 }
 
-/* The queues' lengths come from sock_diag or the iterator on the first
- * try, if it still describes the socket; the peek of exactly that many
- * bytes checks them (urgent data, say, makes SIOCINQ count less), and a
- * second try asks the socket itself. */
 /* SIOCINQ leaves out a received FIN; rcv_nxt counts it */
 static void set_recv_queue(struct tcpcp_conn *c, uint32_t seq, uint32_t len,
 			   uint8_t *data)
@@ -200,6 +196,10 @@ static void set_recv_queue(struct tcpcp_conn *c, uint32_t seq, uint32_t len,
 	c->rcvq = data;
 }
 
+/* The queues' lengths come from sock_diag or the iterator on the first
+ * try, if it still describes the socket; the peek of exactly that many
+ * bytes checks them (urgent data, say, makes SIOCINQ count less), and a
+ * second try asks the socket itself. */
 static int read_recv_queue(int fd, struct tcpcp_conn *c, struct qhint *h)
 {
 	uint32_t seq = 0, len = 0;
